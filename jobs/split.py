@@ -1,0 +1,9 @@
+"""spark-submit entry point: Deterministic train/valid split to Parquet with a dataset card."""
+import sys
+
+from _door import door
+
+main = door(["split"], "Deterministic train/valid split to Parquet with a dataset card.")
+
+if __name__ == "__main__":
+    sys.exit(main())

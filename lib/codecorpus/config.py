@@ -1,0 +1,297 @@
+"""One typed configuration for every stage.
+
+Loaded from `conf/default.toml` (or `--config FILE`, layered on top of the defaults) plus
+`--set section.key=value` overrides. Unknown keys and bad values raise `ConfigError` with
+the offending key, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import ConfigError
+
+log = logging.getLogger("codecorpus")
+
+
+
+def default_config_path() -> Path | None:
+    """conf/default.toml of the checkout; in cluster deploy mode, the copy spark-submit.sh ships
+    with --files (in the driver's working folder). None: the dataclass defaults, which match."""
+    import os
+
+    candidates = [os.environ.get("CODECORPUS_DEFAULT_CONFIG", ""),
+                  Path(__file__).resolve().parents[2] / "conf" / "default.toml",
+                  Path.cwd() / "conf" / "default.toml", Path.cwd() / "default.toml"]
+    for c in candidates:
+        if c and Path(c).is_file():
+            return Path(c)
+    return None
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} = {value!r}: expected one of {', '.join(allowed)}")
+
+
+def _fraction(name: str, value: float, *, open_right: bool = False) -> None:
+    if not (0.0 <= value <= 1.0) or (open_right and value == 1.0):
+        raise ConfigError(f"{name} = {value!r}: expected a number between 0 and 1")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    # Records whose content is larger than this many UTF-8 bytes are quarantined ("too_large")
+    # unless on_too_large = "keep".
+    max_content_bytes: int = 8 * 1024 * 1024
+    on_too_large: str = "quarantine"
+    # A shard that cannot be decompressed: "fail" stops the job naming the shard; "skip"
+    # records it (a quarantine row with reason corrupt_shard) and goes on.
+    on_corrupt_shard: str = "fail"
+    # A line that is not valid UTF-8: "quarantine" it, or "replace" the bad bytes and keep it.
+    on_invalid_utf8: str = "quarantine"
+    # Target rows per Arrow batch handed back to Spark.
+    batch_rows: int = 4096
+
+    def __post_init__(self) -> None:
+        _one_of("ingest.on_too_large", self.on_too_large, ("quarantine", "keep"))
+        _one_of("ingest.on_corrupt_shard", self.on_corrupt_shard, ("fail", "skip"))
+        _one_of("ingest.on_invalid_utf8", self.on_invalid_utf8, ("quarantine", "replace"))
+        if self.max_content_bytes <= 0 or self.batch_rows <= 0:
+            raise ConfigError("ingest.max_content_bytes and ingest.batch_rows must be positive")
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    top_n: int = 20
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    enabled: bool = True
+    write_rejects: bool = True
+    seed: int = 42
+    # CodeParrot preprocessing.py defaults
+    line_max: int = 1000
+    line_mean: float = 100.0
+    alpha_frac: float = 0.25
+    config_or_test_prob: float = 0.7
+    no_keywords_prob: float = 0.7
+    min_assignments: int = 5  # files with <= 4 "=" are dropped
+    # Optional chars-per-token filter; needs a tokenizer directory.
+    min_token_ratio: float = 1.5
+    token_ratio_tokenizer: str = ""
+    licenses_allow: list[str] = field(default_factory=lambda: [
+        "mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "isc", "psf-2.0", "unlicense",
+        "cc0-1.0", "mpl-2.0", "zlib", "artistic-2.0", "bsl-1.0",
+    ])
+    licenses_deny: list[str] = field(default_factory=list)
+    keep_unknown_license: bool = True
+    secrets: str = "drop"  # "drop" | "redact" | "off"
+    emails: bool = False
+    decontaminate: list[str] = field(default_factory=lambda: ["humaneval"])
+
+    def __post_init__(self) -> None:
+        _one_of("clean.secrets", self.secrets, ("drop", "redact", "off"))
+        _fraction("clean.alpha_frac", self.alpha_frac)
+        _fraction("clean.config_or_test_prob", self.config_or_test_prob)
+        _fraction("clean.no_keywords_prob", self.no_keywords_prob)
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    enabled: bool = True
+    ngram: int = 5
+    min_tokens: int = 10
+    num_perm: int = 256
+    threshold: float = 0.7
+    bands: int = 0  # 0 = choose bands x rows from the threshold
+    rows: int = 0
+    seed: int = 42
+    preset: str = ""  # "codeparrot": unigram token sets, threshold 0.85
+    max_cc_iterations: int = 50
+
+    def __post_init__(self) -> None:
+        _fraction("dedup.threshold", self.threshold)
+        _one_of("dedup.preset", self.preset, ("", "codeparrot"))
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    valid_fraction: float = 0.05
+    by: str = "repo"  # "repo" | "file" | "last-shard"
+    seed: int = 42
+    rows_per_file: int = 20000
+
+    def __post_init__(self) -> None:
+        _one_of("split.by", self.by, ("repo", "file", "last-shard"))
+        _fraction("split.valid_fraction", self.valid_fraction, open_right=True)
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    n_examples: int = 200000
+    vocab_size: int = 32768
+    min_frequency: int = 2
+    model: str = "bpe"  # "bpe" | "unigram"
+    base: str = ""  # local tokenizer dir (or Hub id where reachable): train_new_from_iterator
+    seed: int = 42
+    max_chars_per_file: int = 100000
+    baselines: list[str] = field(default_factory=list)  # tokenizer dirs to compare against
+    eval_files: int = 2000
+
+    def __post_init__(self) -> None:
+        _one_of("tokenizer.model", self.model, ("bpe", "unigram"))
+        if self.vocab_size < 300:
+            raise ConfigError("tokenizer.vocab_size must be at least 300 (256 bytes + merges)")
+
+
+@dataclass(frozen=True)
+class PackConfig:
+    seq_length: int = 1024
+    remainder: str = "drop"  # "drop" | "pad"
+    rows_per_file: int = 50000
+
+    def __post_init__(self) -> None:
+        _one_of("pack.remainder", self.remainder, ("drop", "pad"))
+        if self.seq_length < 2:
+            raise ConfigError("pack.seq_length must be at least 2")
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    dataset_repo: str = ""
+    tokenizer_repo: str = ""
+    split_repos: bool = False  # True: <name>-train and <name>-valid as in the book
+    private: bool = True
+    revision: str = "main"
+    commit_message: str = "Upload codecorpus output"
+
+
+@dataclass(frozen=True)
+class Config:
+    input: str = "data/corpus"
+    output: str = "out"
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    pack: PackConfig = field(default_factory=PackConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with top-level or dotted (`split.seed`) keys changed; values are validated."""
+        return _build(Config, _merge(self.to_dict(), _nest(changes)), "")
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    origin = getattr(hint, "__origin__", None)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected an integer")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{name} = {value!r}: expected a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected a string")
+    if origin is list:
+        if isinstance(value, str):  # --set clean.licenses_allow=mit,apache-2.0
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ConfigError(f"{name} = {value!r}: expected a list of strings")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        where = prefix.rstrip(".") or "top level"
+        raise ConfigError(f"unknown config key(s) in {where}: {', '.join(prefix + u for u in unknown)}")
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        hint = hints[f.name]
+        value = data[f.name]
+        if is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{f.name} must be a table of keys")
+            kwargs[f.name] = _build(hint, value, f"{prefix}{f.name}.")
+        else:
+            kwargs[f.name] = _coerce(prefix + f.name, hint, value)
+    return cls(**kwargs)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`a.b=value`; value parsed as a TOML literal when it is one, else taken as a string."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    data: dict[str, Any] = {}
+    for source in [default_config_path(), path]:
+        if source is None:
+            continue
+        source = Path(source)
+        if not source.is_file():
+            raise ConfigError(f"config file not found: {source}")
+        try:
+            data = _merge(data, tomllib.loads(source.read_text()))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    flat = dict(parse_override(o) for o in overrides or [])
+    return _build(Config, _merge(data, _nest(flat)), "")
+
+
+def log_config(cfg: Config) -> None:
+    log.info("config: %s", json.dumps(cfg.to_dict(), sort_keys=True))

@@ -1,0 +1,30 @@
+"""Parquet reading and writing for stage outputs: the one writer every stage uses."""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from . import fs
+
+
+def write_parquet(df: DataFrame, path: str, *, files: int | None = None, sort_by: list[str] | None = None
+                  ) -> None:
+    """Write `df` as Parquet; `files` fixes the number of output files (rows spread by a stable
+    order when `sort_by` is given, so reruns write the same rows into the same files)."""
+    if files is not None:
+        df = df.repartitionByRange(files, *sort_by) if sort_by else df.repartition(files)
+    if sort_by:
+        df = df.sortWithinPartitions(*sort_by)
+    df.write.mode("overwrite").parquet(path)
+
+
+def write_empty(spark: SparkSession, schema, path: str) -> None:
+    """An empty but readable Parquet folder (so downstream readers see the schema)."""
+    spark.createDataFrame([], schema).coalesce(1).write.mode("overwrite").parquet(path)
+
+
+def read_parquet(spark: SparkSession, path: str) -> DataFrame:
+    from ..errors import UserError
+
+    if not fs.exists(path):
+        raise UserError(f"missing stage output {path}: run the stage that makes it first")
+    return spark.read.parquet(path)
