@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -106,19 +107,52 @@ class CleanConfig:
 @dataclass(frozen=True)
 class DedupConfig:
     enabled: bool = True
+    # Shingles: tokens split on [^A-Za-z_0-9]+, then word n-grams of this many tokens.
     ngram: int = 5
+    # Files with fewer tokens are not hashed and always kept (never collapsed into one bucket).
     min_tokens: int = 10
     num_perm: int = 256
-    threshold: float = 0.7
-    bands: int = 0  # 0 = choose bands x rows from the threshold
+    threshold: float = 0.7  # Jaccard similarity that counts as a near-duplicate
+    # bands x rows of the LSH index; 0 and 0 = chosen from the threshold by minimising the
+    # weighted false-positive / false-negative areas.
+    bands: int = 0
     rows: int = 0
-    seed: int = 42
-    preset: str = ""  # "codeparrot": unigram token sets, threshold 0.85
-    max_cc_iterations: int = 50
+    fp_weight: float = 0.5
+    fn_weight: float = 0.5
+    # Drop candidate pairs whose MinHash estimate of the Jaccard similarity is below threshold.
+    verify: bool = True
+    seed: int = 42  # permutations a*h+b mod 2^61-1 are drawn from numpy's RNG with this seed
+    # "codeparrot": unigram token sets and threshold 0.85, as the original script did.
+    preset: str = ""
+    max_cc_iterations: int = 50  # large-star/small-star rounds before giving up
 
     def __post_init__(self) -> None:
-        _fraction("dedup.threshold", self.threshold)
         _one_of("dedup.preset", self.preset, ("", "codeparrot"))
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"dedup.threshold = {self.threshold!r}: expected a number between 0 and 1 "
+                              "(exclusive)")
+        if self.ngram < 1:
+            raise ConfigError("dedup.ngram must be at least 1")
+        if self.min_tokens < 1:
+            raise ConfigError("dedup.min_tokens must be at least 1")
+        if not 2 <= self.num_perm <= 4096:
+            raise ConfigError("dedup.num_perm must be between 2 and 4096")
+        if (self.bands == 0) != (self.rows == 0) or self.bands < 0 or self.rows < 0:
+            raise ConfigError("dedup.bands and dedup.rows must both be 0 (chosen from the threshold) "
+                              "or both positive")
+        if self.bands * self.rows > self.num_perm:
+            raise ConfigError(f"dedup.bands x dedup.rows = {self.bands * self.rows} exceeds "
+                              f"dedup.num_perm = {self.num_perm}")
+        if self.fp_weight < 0 or self.fn_weight < 0 or self.fp_weight + self.fn_weight <= 0:
+            raise ConfigError("dedup.fp_weight and dedup.fn_weight must be >= 0 and not both 0")
+        if self.max_cc_iterations < 1:
+            raise ConfigError("dedup.max_cc_iterations must be at least 1")
+
+    def resolved(self) -> "DedupConfig":
+        """The settings actually used: a preset replaces the keys it stands for."""
+        if self.preset == "codeparrot":
+            return dataclasses.replace(self, preset="", ngram=1, threshold=0.85)
+        return self
 
 
 @dataclass(frozen=True)
@@ -154,23 +188,59 @@ class TokenizerConfig:
 @dataclass(frozen=True)
 class PackConfig:
     seq_length: int = 1024
+    # What happens to each packing group's last, short run of tokens: "drop" it (counted), or
+    # "pad" it into one more sequence with an attention_mask.
     remainder: str = "drop"  # "drop" | "pad"
+    # Sequences per output Parquet file.
     rows_per_file: int = 50000
+    # Files are hashed into ceil(files / files_per_group) packing groups; each group is packed
+    # on its own, so its remainder is the only loss. Fixed by the input, never by partitioning.
+    files_per_group: int = 4096
+    seed: int = 42  # order of files within a group: xxhash64(seed, id)
+    eos_token: str = "<|endoftext|>"  # appended after every file
 
     def __post_init__(self) -> None:
         _one_of("pack.remainder", self.remainder, ("drop", "pad"))
         if self.seq_length < 2:
             raise ConfigError("pack.seq_length must be at least 2")
+        if self.rows_per_file < 1:
+            raise ConfigError("pack.rows_per_file must be at least 1")
+        if self.files_per_group < 1:
+            raise ConfigError("pack.files_per_group must be at least 1")
+        if not self.eos_token:
+            raise ConfigError("pack.eos_token must not be empty")
+
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
 class PublishConfig:
+    # "namespace/name"; empty = do not publish that part. No token here, ever: it comes from
+    # HF_TOKEN or the cached `hf auth login`.
     dataset_repo: str = ""
     tokenizer_repo: str = ""
     split_repos: bool = False  # True: <name>-train and <name>-valid as in the book
-    private: bool = True
-    revision: str = "main"
+    private: bool = True  # only applies when the repo is created
+    revision: str = "main"  # branch to commit to; created from main when missing
     commit_message: str = "Upload codecorpus output"
+    endpoint: str = ""  # empty = huggingface_hub's default (HF_ENDPOINT or https://huggingface.co)
+    timeout_s: float = 10.0  # reachability check: fail fast instead of hanging without network
+
+    def __post_init__(self) -> None:
+        for key in ("dataset_repo", "tokenizer_repo"):
+            value = getattr(self, key)
+            if value and (not _REPO_ID.match(value) or ".." in value or "--" in value or len(value) > 96):
+                raise ConfigError(f"publish.{key} = {value!r}: expected 'namespace/name' (letters, digits, "
+                                  "'-', '_', '.')")
+        if not self.revision.strip():
+            raise ConfigError("publish.revision must not be empty")
+        if not self.commit_message.strip():
+            raise ConfigError("publish.commit_message must not be empty")
+        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"publish.endpoint = {self.endpoint!r}: expected an http(s):// URL")
+        if self.timeout_s <= 0:
+            raise ConfigError("publish.timeout_s must be positive")
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from . import fs
 
 def write_parquet(df: DataFrame, path: str, *, files: int | None = None, sort_by: list[str] | None = None
                   ) -> None:
-    """Write `df` as Parquet; `files` fixes the number of output files (rows spread by a stable
-    order when `sort_by` is given, so reruns write the same rows into the same files)."""
+    """Write `df` as Parquet; `files` fixes the number of output files. With `sort_by`, rows go to
+    files by a hash of those columns and are sorted inside each file, so reruns (on any
+    cluster shape) write the same rows into the same files in the same order."""
     if files is not None:
-        df = df.repartitionByRange(files, *sort_by) if sort_by else df.repartition(files)
+        df = df.repartition(files, *sort_by) if sort_by else df.repartition(files)
     if sort_by:
         df = df.sortWithinPartitions(*sort_by)
     df.write.mode("overwrite").parquet(path)

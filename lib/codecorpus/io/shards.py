@@ -103,7 +103,12 @@ def _fast_parse(buf: bytes, n_lines: int, longest: int) -> pa.Table | None:
         return None
     if table.num_rows != n_lines:  # blank lines were skipped: fall back so line numbers stay exact
         return None
-    return table.select(list(FIELDS)).combine_chunks()
+    table = table.select(list(FIELDS)).combine_chunks()
+    try:  # Arrow's JSON reader does not check that strings are valid UTF-8; this does (SIMD)
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        return None
+    return table
 
 
 def _careful_parse(buf: bytes, starts: np.ndarray, ends: np.ndarray, replace_utf8: bool

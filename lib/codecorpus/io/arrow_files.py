@@ -1,0 +1,77 @@
+"""Parquet files written with pyarrow, for outputs whose types Spark cannot write itself
+(unsigned integers: Spark has none, so token ids stored as uint16 are written here).
+
+Used inside executors: the run root is a local or shared POSIX path (see `fs`). A file is
+written under a hidden temporary name and renamed into place when complete, so a retried or
+speculative task rewrites the same name atomically and never leaves a half file visible.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import fs
+
+
+class ParquetFileWriter:
+    """One Parquet file from Arrow tables/batches, in row groups of exactly `row_group_rows`
+    (the last one may be shorter)."""
+
+    def __init__(self, path: str, schema: pa.Schema, *, row_group_rows: int, compression: str = "zstd"):
+        self.path = fs.local_path(path)
+        folder, name = os.path.split(self.path)
+        self._tmp = os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
+        self.schema = schema
+        self.row_group_rows = row_group_rows
+        self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression=compression)
+
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        self._pending.append(table.cast(self.schema))
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= self.row_group_rows:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        if not self._pending_rows:
+            return
+        table = pa.concat_tables(self._pending)
+        full = table.num_rows if final else table.num_rows - table.num_rows % self.row_group_rows
+        if full:
+            self._writer.write_table(table.slice(0, full), row_group_size=self.row_group_rows)
+            self.rows += full
+        rest = table.slice(full)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> int:
+        """Finish the file and move it into place; returns the number of rows written."""
+        self._flush(final=True)
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+        return self.rows
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            if os.path.exists(self._tmp):
+                os.remove(self._tmp)
+
+
+def remove_partial_files(folder: str) -> int:
+    """Delete temporary files that failed task attempts left behind; returns how many."""
+    folder = fs.local_path(folder)
+    if not os.path.isdir(folder):
+        return 0
+    leftovers = [n for n in os.listdir(folder) if n.startswith(".") and ".tmp-" in n]
+    for name in leftovers:
+        os.remove(os.path.join(folder, name))
+    return len(leftovers)
+
