@@ -1,0 +1,144 @@
+"""MinHash signatures in numpy, computed over Arrow batches inside executors.
+
+Permutation i maps a shingle hash h to (a_i * h + b_i) mod p with p = 2^61 - 1 (a Mersenne
+prime, so `x mod p` is a shift, a mask and an add). b_i is drawn from [0, p) and a_i from
+[1, 2^32) by numpy's seeded RNG: with a_i below 2^32 the product a_i * h can be formed exactly
+in two 64-bit halves, which keeps the arithmetic exact without 128-bit integers. The
+signature of a file is the minimum of each permutation over its shingles.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from .shingles import shingle_hashes, token_hashes, tokens
+
+MERSENNE_61 = (1 << 61) - 1
+_P = np.uint64(MERSENNE_61)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_LOW29 = np.uint64((1 << 29) - 1)
+_MAX = np.iinfo(np.uint64).max
+# Rows of the (shingles x permutations) block computed at once: small enough to stay in cache.
+_CHUNK = 128
+
+SIGNATURE_DDL = "id BIGINT, tokens INT, keys ARRAY<BIGINT>, sig ARRAY<BIGINT>"
+
+
+@dataclass(frozen=True)
+class MinHashParams:
+    ngram: int
+    min_tokens: int
+    num_perm: int
+    bands: int
+    rows: int
+    seed: int
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 1 << 32, size=num_perm, dtype=np.uint64)
+    b = rng.integers(0, MERSENNE_61, size=num_perm, dtype=np.uint64)
+    return a, b
+
+
+def _fold(x: np.ndarray, tmp: np.ndarray) -> None:
+    """x <- a value congruent to x mod p and below 2^61 + 8, in place."""
+    np.right_shift(x, np.uint64(61), out=tmp)
+    x &= _P
+    x += tmp
+
+
+def signatures(shingles: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """MinHash signatures of several files at once.
+
+    `shingles` holds every file's shingle hashes back to back, file j starting at `starts[j]`
+    (each file has at least one shingle). Returns (files x num_perm) uint64 values below p."""
+    n_files, num_perm = len(starts), len(a)
+    out = np.full((n_files, num_perm), _MAX, dtype=np.uint64)
+    if n_files == 0:
+        return out
+    x = shingles % _P
+    owner = np.repeat(np.arange(n_files), np.diff(np.append(starts, len(x))))
+    prod = np.empty((_CHUNK, num_perm), np.uint64)
+    high = np.empty((_CHUNK, num_perm), np.uint64)
+    tmp = np.empty((_CHUNK, num_perm), np.uint64)
+    a_row, b_row = a[None, :], b[None, :]
+    for lo in range(0, len(x), _CHUNK):
+        xs = x[lo:lo + _CHUNK]
+        m = len(xs)
+        r, h, t = prod[:m], high[:m], tmp[:m]
+        np.multiply(a_row, (xs & _LOW32)[:, None], out=r)     # a * x_low < 2^64, exact
+        np.multiply(a_row, (xs >> np.uint64(32))[:, None], out=h)  # a * x_high < 2^61
+        _fold(r, t)
+        # h * 2^32 = (h >> 29) * 2^61 + (h & (2^29-1)) * 2^32, and 2^61 = 1 mod p
+        np.right_shift(h, np.uint64(29), out=t)
+        r += t
+        h &= _LOW29
+        h <<= np.uint64(32)
+        r += h
+        r += b_row
+        _fold(r, t)
+        # Per-file minimum over the rows of this chunk, merged into the files' signatures.
+        who = owner[lo:lo + m]
+        cuts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+        files = who[cuts]
+        out[files] = np.minimum(out[files], np.minimum.reduceat(r, cuts, axis=0))
+    out[out >= _P] -= _P  # the folds leave p and p+1 unreduced; make them canonical
+    return out
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(files x bands) 64-bit keys: band k of a file is the hash of its rows' values, mixed
+    with k so that equal values in different bands never share a bucket by accident."""
+    n = sigs.shape[0]
+    keys = np.empty((n, bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(bands):
+            block = sigs[:, k * rows:(k + 1) * rows]
+            h = np.full(n, np.uint64(k + 1) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+            for j in range(rows):
+                h = (h ^ block[:, j]) * np.uint64(0xBF58476D1CE4E5B9)
+                h ^= h >> np.uint64(29)
+            keys[:, k] = h
+    return keys
+
+
+def _list_array(matrix: np.ndarray) -> pa.Array:
+    n, k = matrix.shape
+    offsets = np.arange(0, n * k + 1, k, dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(matrix.reshape(-1).view(np.int64)))
+
+
+def signature_batch(ids: np.ndarray, contents: list, params: MinHashParams,
+                    perms: tuple[np.ndarray, np.ndarray]) -> pa.RecordBatch:
+    """One output row per file with at least `min_tokens` tokens: id, token count, band keys
+    and signature (values below 2^61, so they fit a signed BIGINT)."""
+    keep, counts, parts = [], [], []
+    for i, text in enumerate(contents):
+        toks = tokens(text)
+        if len(toks) < params.min_tokens:
+            continue
+        keep.append(i)
+        counts.append(len(toks))
+        parts.append(shingle_hashes(token_hashes(toks), params.ngram))
+    lengths = np.array([len(p) for p in parts], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if parts else np.empty(0, np.int64)
+    flat = np.concatenate(parts) if parts else np.empty(0, np.uint64)
+    sigs = signatures(flat, starts, *perms)
+    keys = band_keys(sigs, params.bands, params.rows)
+    return pa.RecordBatch.from_arrays(
+        [pa.array(ids[keep] if keep else np.empty(0, np.int64), type=pa.int64()),
+         pa.array(counts, type=pa.int32()), _list_array(keys), _list_array(sigs)],
+        names=["id", "tokens", "keys", "sig"])
+
+
+def signature_batches(batches: Iterator[pa.RecordBatch], params: MinHashParams) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: (id, content) batches -> signature rows."""
+    perms = permutations(params.num_perm, params.seed)
+    for batch in batches:
+        ids = batch.column("id").to_numpy(zero_copy_only=False)
+        contents = batch.column("content").to_pylist()
+        yield signature_batch(ids, contents, params, perms)
