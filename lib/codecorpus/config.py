@@ -169,20 +169,27 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    n_examples: int = 200000
+    n_examples: int = 200000  # files sampled from dataset/train (the book's 200,000)
     vocab_size: int = 32768
-    min_frequency: int = 2
+    min_frequency: int = 2  # BPE only: pairs seen fewer times are never merged
     model: str = "bpe"  # "bpe" | "unigram"
     base: str = ""  # local tokenizer dir (or Hub id where reachable): train_new_from_iterator
     seed: int = 42
-    max_chars_per_file: int = 100000
-    baselines: list[str] = field(default_factory=list)  # tokenizer dirs to compare against
-    eval_files: int = 2000
+    max_chars_per_file: int = 100000  # longer files are cut (training and evaluation)
+    baselines: list[str] = field(default_factory=list)  # "name=dir" or "dir": compared in eval
+    eval_files: int = 2000  # files sampled from dataset/valid
+    train_input: str = ""  # Parquet folder to sample; "" = <output>/dataset/train
 
     def __post_init__(self) -> None:
         _one_of("tokenizer.model", self.model, ("bpe", "unigram"))
         if self.vocab_size < 300:
             raise ConfigError("tokenizer.vocab_size must be at least 300 (256 bytes + merges)")
+        for name in ("n_examples", "min_frequency", "max_chars_per_file", "eval_files"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"tokenizer.{name} = {getattr(self, name)!r}: must be at least 1")
+        for item in self.baselines:
+            if not item.split("=", 1)[-1].strip():
+                raise ConfigError(f"tokenizer.baselines: {item!r} names no folder (expected name=dir or dir)")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,54 @@
+"""The one way every stage loads a tokenizer: a local Hugging Face tokenizer folder (what
+train_tokenizer writes), or a Hub id where the Hub can be reached."""
+from __future__ import annotations
+
+import json
+import os
+
+from ..errors import UserError
+from ..io import fs
+
+
+def load_tokenizer(name_or_path: str, *, allow_hub: bool = False):
+    """A transformers fast tokenizer. A folder must hold tokenizer.json (a fast tokenizer: the
+    metrics need offsets and batch encoding); a Hub id is tried only when `allow_hub`."""
+    from transformers import AutoTokenizer
+
+    local = fs.local_path(name_or_path)
+    if os.path.isdir(local):
+        if not os.path.isfile(os.path.join(local, "tokenizer.json")):
+            raise UserError(f"tokenizer folder {name_or_path} has no tokenizer.json "
+                            "(expected a folder written by train_tokenizer or save_pretrained)")
+        try:
+            return AutoTokenizer.from_pretrained(local, local_files_only=True)
+        except Exception as exc:  # a broken or foreign file: say which folder
+            raise UserError(f"cannot load tokenizer from {name_or_path}: {type(exc).__name__}: {exc}") from None
+    if not allow_hub or os.path.isabs(local) or local.startswith("."):
+        raise UserError(f"tokenizer folder not found: {name_or_path}")
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as exc:
+        raise UserError(f"cannot load tokenizer {name_or_path!r} (not a local folder; from the Hub: "
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def backend(tokenizer):
+    """The `tokenizers.Tokenizer` inside a fast tokenizer (fast batch encoding with offsets)."""
+    inner = getattr(tokenizer, "backend_tokenizer", None)
+    if inner is None:
+        raise UserError(f"{type(tokenizer).__name__} is not a fast tokenizer; need one with tokenizer.json")
+    return inner
+
+
+def is_byte_level(tokenizer) -> bool:
+    """True when the pipeline has a ByteLevel pre-tokenizer or decoder (tokens are byte symbols)."""
+    data = json.loads(backend(tokenizer).to_str())
+
+    def has(node) -> bool:
+        if not isinstance(node, dict):
+            return False
+        if node.get("type") == "ByteLevel":
+            return True
+        return any(has(n) for n in node.get("pretokenizers", []) + node.get("decoders", []))
+
+    return has(data.get("pre_tokenizer")) or has(data.get("decoder"))
