@@ -5,10 +5,11 @@ from pathlib import Path
 _LIB = str(Path(__file__).resolve().parents[1] / "lib")
 if _LIB not in sys.path:
     sys.path.insert(0, _LIB)
-# jobs/tokenize.py would shadow the standard library's `tokenize` for every later import:
-# once this module is loaded, the jobs folder leaves the search path.
+# Run as a script, jobs/tokenize.py would shadow the standard library's `tokenize` for every
+# later import: so when a job script is the program, the jobs folder leaves the search path.
 _JOBS = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if not p or str(Path(p).resolve()) != _JOBS]
+if sys.argv and sys.argv[0] and str(Path(sys.argv[0]).resolve().parent) == _JOBS:
+    sys.path[:] = [p for p in sys.path if not p or str(Path(p).resolve()) != _JOBS]
 
 
 def door(stages: list[str], description: str, needs_spark: bool = True):
