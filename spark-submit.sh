@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run a codecorpus job with spark-submit.
-#   ./spark-submit.sh [--master URL] [--pack-env] jobs/<job>.py [--config FILE] [--set key=value ...]
+#   ./spark-submit.sh [--master URL] [--pack-env] [--conf k=v ...] jobs/<job>.py [--config FILE] [--set key=value ...]
 # Default master: local[*]. --pack-env (automatic for yarn and k8s masters) ships this project's
 # virtualenv to executors as an archive, so native dependencies (pyarrow, numpy, tokenizers)
 # travel with the job; on one machine or a shared filesystem the venv is used in place.
@@ -9,11 +9,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${CODECORPUS_VENV:-$HERE/.venv}"
 MASTER="local[*]"
 PACK=0
+EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --master) MASTER="$2"; shift 2 ;;
     --master=*) MASTER="${1#--master=}"; shift ;;
     --pack-env) PACK=1; shift ;;
+    --conf) EXTRA+=(--conf "$2"); shift 2 ;;
     *) break ;;
   esac
 done
@@ -42,4 +44,4 @@ else
   export PYSPARK_PYTHON="$VENV/bin/python"
 fi
 export PYSPARK_DRIVER_PYTHON="$VENV/bin/python"
-exec "$VENV/bin/spark-submit" "${ARGS[@]}" "$@"
+exec "$VENV/bin/spark-submit" "${ARGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"} "$@"

@@ -1,8 +1,11 @@
 """Stage `ingest`: shards -> typed Parquet (`ingest/`) + quarantine (`quarantine/`).
 
-One pass over the data: shards are parsed in Arrow batches inside executors
-(`io.shards`), and the result is written once, partitioned by status, then split into the two
-output folders by a rename.
+One pass over the data: shards are decompressed and parsed in Arrow batches inside executors
+(`io.shards`), which write each shard's typed rows and quarantine rows as Parquet directly
+(one file per shard, named after it, so a retried task rewrites the same file); Spark carries
+only a per-shard summary, from which the row accounting is made. The run root must be on a
+filesystem that executors and the driver share (local disk in local mode, NFS or similar on a
+cluster).
 """
 from __future__ import annotations
 
@@ -11,13 +14,13 @@ import logging
 import os
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from .config import Config
 from .errors import UserError
 from .io import fs
-from .io.parquet import read_parquet, write_empty
-from .io.shards import OUTPUT_DDL, QUARANTINE_COLUMNS, TYPED_COLUMNS, shard_batches
+from .io.parquet import read_parquet
+from .io.shards import (SUMMARY_DDL, TYPED_COLUMNS, ingest_shards, quarantine_schema, typed_schema,
+                         write_table_atomic)
 from .stage import Counts, StageOutputs
 
 log = logging.getLogger("codecorpus")
@@ -56,18 +59,18 @@ def list_shards(input_spec: str) -> list[str]:
     return [os.path.abspath(f) for f in files]
 
 
-def read_shards(spark: SparkSession, files: list[str], cfg: Config) -> DataFrame:
-    """All lines of all shards: typed rows (`_status = 'ok'`) and quarantine rows."""
+def ingest_to(spark: SparkSession, files: list[str], cfg: Config, ok_dir: str, bad_dir: str) -> DataFrame:
+    """Parse all shards in executors, writing typed rows to `ok_dir` and quarantine rows to
+    `bad_dir`; returns the per-shard, per-reason summary (a few rows per shard)."""
     ic = cfg.ingest
-    opts = dict(max_content_bytes=ic.max_content_bytes, keep_too_large=ic.on_too_large == "keep",
-                replace_utf8=ic.on_invalid_utf8 == "replace", batch_rows=ic.batch_rows)
-    # One shard per task: a shard is decompressed whole, and tasks stay evenly sized.
+    opts = dict(ok_dir=ok_dir, bad_dir=bad_dir, max_content_bytes=ic.max_content_bytes,
+                keep_too_large=ic.on_too_large == "keep", replace_utf8=ic.on_invalid_utf8 == "replace")
     raw = (spark.read.format("binaryFile")
-           .option("pathGlobFilter", "*")
            .load([f"file://{f}" for f in files])
            .select("path", "content"))
+    # Spread shards over tasks (several per core, so one large shard does not hold up the stage).
     raw = raw.repartition(min(len(files), max(1, spark.sparkContext.defaultParallelism * 4)), "path")
-    return raw.mapInArrow(lambda it: shard_batches(it, **opts), OUTPUT_DDL)
+    return raw.mapInArrow(lambda it: ingest_shards(it, **opts), SUMMARY_DDL)
 
 
 def read_ingest(spark: SparkSession, root: str) -> DataFrame:
@@ -77,40 +80,35 @@ def read_ingest(spark: SparkSession, root: str) -> DataFrame:
 
 def build(spark: SparkSession, cfg: Config, out: StageOutputs) -> Counts:
     files = list_shards(cfg.input)
-    log.info("[ingest] %d shards, %.1f MB compressed", len(files), sum(map(os.path.getsize, files)) / 1e6)
-    staging = out.tmp("ingest") + "_all"
-    read_shards(spark, files, cfg).write.mode("overwrite").partitionBy("_status").parquet(staging)
+    compressed = sum(map(os.path.getsize, files))
+    log.info("[ingest] %d shards, %.1f MB compressed", len(files), compressed / 1e6)
+    ok_dir, bad_dir = out.tmp("ingest"), out.tmp("quarantine")
+    fs.makedirs(ok_dir)
+    fs.makedirs(bad_dir)
+    summary = ingest_to(spark, files, cfg, fs.local_path(ok_dir), fs.local_path(bad_dir)).collect()
 
-    written = spark.read.parquet(staging)
-    by_reason = {(r["_status"], r["reason"]): r["n"] for r in
-                 written.groupBy("_status", "reason").agg(F.count("*").alias("n")).collect()}
-    corrupt = sorted(r["shard"] + " (" + r["reason"] + ")" for r in
-                     written.where(F.col("reason").startswith("corrupt_shard")).select("shard", "reason").collect())
+    corrupt = sorted(f"{r['shard']} ({r['reason']})" for r in summary
+                     if r["reason"] and r["reason"].startswith("corrupt_shard"))
     if corrupt and cfg.ingest.on_corrupt_shard == "fail":
         raise UserError(f"corrupt shard(s): {'; '.join(corrupt[:5])}"
                         " (set ingest.on_corrupt_shard=skip to record and go on)")
+    # Readers need a schema even when a kind has no rows at all.
+    if not any(r["n"] for r in summary if r["status"] == "ok"):
+        write_table_atomic(typed_schema().empty_table(), f"{fs.local_path(ok_dir)}/empty.parquet")
+    if not any(r["status"] == "quarantine" for r in summary):
+        write_table_atomic(quarantine_schema().empty_table(), f"{fs.local_path(bad_dir)}/empty.parquet")
 
-    ok_dir, bad_dir = f"{staging}/_status=ok", f"{staging}/_status=quarantine"
-    # The typed rows are moved, not rewritten: their files keep two all-null columns
-    # (`reason`, `raw`) that `read_ingest` leaves out. The few quarantine rows are rewritten
-    # with only the columns that describe them.
-    if fs.exists(ok_dir):
-        fs.rename(ok_dir, out.tmp("ingest"))
-    else:
-        write_empty(spark, written.select(*TYPED_COLUMNS).schema, out.tmp("ingest"))
-    if fs.exists(bad_dir):
-        spark.read.parquet(bad_dir).select(*QUARANTINE_COLUMNS).coalesce(1) \
-            .write.mode("overwrite").parquet(out.tmp("quarantine"))
-    else:
-        write_empty(spark, written.select(*QUARANTINE_COLUMNS).schema, out.tmp("quarantine"))
-    fs.remove(staging)
-
-    ok = by_reason.get(("ok", None), 0)
-    quarantined = sum(n for (status, _), n in by_reason.items() if status == "quarantine")
-    reasons = {reason: n for (status, reason), n in by_reason.items() if status == "quarantine"}
+    ok = sum(r["n"] for r in summary if r["status"] == "ok")
+    reasons: dict[str, int] = {}
+    for r in summary:
+        if r["status"] == "quarantine":
+            key = "corrupt_shard" if r["reason"].startswith("corrupt_shard") else r["reason"]
+            reasons[key] = reasons.get(key, 0) + r["n"]
+    quarantined = sum(reasons.values())
     return Counts(stage=NAME, rows_in=ok + quarantined, rows_out=ok, quarantined=quarantined, extra={
         "shards": len(files),
-        "compressed_bytes": sum(map(os.path.getsize, files)),
+        "compressed_bytes": compressed,
+        "content_bytes": sum(r["bytes"] for r in summary),
         "lines_read": ok + quarantined - len(corrupt),
         "quarantine_reasons": reasons,
         "corrupt_shards": corrupt,

@@ -1,9 +1,10 @@
-"""Parquet files written with pyarrow, for outputs whose types Spark cannot write itself
-(unsigned integers: Spark has none, so token ids stored as uint16 are written here).
+"""Files written with pyarrow inside executors: Parquet outputs whose types Spark cannot write
+itself (unsigned integers: Spark has none, so uint16 token ids are written here) and Arrow IPC
+staging files that a later task reads back in slices, memory-mapped.
 
-Used inside executors: the run root is a local or shared POSIX path (see `fs`). A file is
-written under a hidden temporary name and renamed into place when complete, so a retried or
-speculative task rewrites the same name atomically and never leaves a half file visible.
+The run root is a local or shared POSIX path (see `fs`). Each file is written under a hidden
+temporary name and renamed into place when complete, so a retried or speculative task rewrites
+the same name atomically and never leaves a half file visible.
 """
 from __future__ import annotations
 
@@ -16,17 +17,28 @@ import pyarrow.parquet as pq
 from . import fs
 
 
-class ParquetFileWriter:
-    """One Parquet file from Arrow tables/batches, in row groups of exactly `row_group_rows`
-    (the last one may be shorter)."""
-
-    def __init__(self, path: str, schema: pa.Schema, *, row_group_rows: int, compression: str = "zstd"):
+class _AtomicFile:
+    def __init__(self, path: str):
         self.path = fs.local_path(path)
         folder, name = os.path.split(self.path)
         self._tmp = os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
+        self.rows = 0
+
+    def _commit(self) -> None:
+        os.replace(self._tmp, self.path)
+
+    def _discard(self) -> None:
+        if os.path.exists(self._tmp):
+            os.remove(self._tmp)
+
+
+class ParquetFileWriter(_AtomicFile):
+    """One Parquet file in row groups of exactly `row_group_rows` (the last may be shorter)."""
+
+    def __init__(self, path: str, schema: pa.Schema, *, row_group_rows: int, compression: str = "zstd"):
+        super().__init__(path)
         self.schema = schema
         self.row_group_rows = row_group_rows
-        self.rows = 0
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._writer = pq.ParquetWriter(self._tmp, schema, compression=compression)
@@ -54,15 +66,47 @@ class ParquetFileWriter:
         """Finish the file and move it into place; returns the number of rows written."""
         self._flush(final=True)
         self._writer.close()
-        os.replace(self._tmp, self.path)
+        self._commit()
         return self.rows
 
     def abort(self) -> None:
         try:
             self._writer.close()
         finally:
-            if os.path.exists(self._tmp):
-                os.remove(self._tmp)
+            self._discard()
+
+
+class ArrowFileWriter(_AtomicFile):
+    """An uncompressed Arrow IPC file, for staging: read back zero-copy with `read_arrow_slice`."""
+
+    def __init__(self, path: str, schema: pa.Schema):
+        super().__init__(path)
+        self._sink = pa.OSFile(self._tmp, "wb")
+        self._writer = pa.ipc.new_file(self._sink, schema)
+
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        self._writer.write(data)
+        self.rows += data.num_rows
+
+    def close(self) -> int:
+        self._writer.close()
+        self._sink.close()
+        self._commit()
+        return self.rows
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+            self._sink.close()
+        finally:
+            self._discard()
+
+
+def read_arrow_slice(path: str, start: int, stop: int) -> pa.Table:
+    """Rows [start, stop) of an Arrow IPC file, memory-mapped: only the pages read are loaded.
+    (The returned buffers keep the mapping alive.)"""
+    table = pa.ipc.open_file(pa.memory_map(fs.local_path(path), "r")).read_all()
+    return table.slice(start, stop - start)
 
 
 def remove_partial_files(folder: str) -> int:
@@ -74,4 +118,3 @@ def remove_partial_files(folder: str) -> int:
     for name in leftovers:
         os.remove(os.path.join(folder, name))
     return len(leftovers)
-
