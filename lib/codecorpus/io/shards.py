@@ -19,11 +19,6 @@ import pyarrow as pa
 FIELDS = ("repo_name", "path", "copies", "size", "content", "license")
 REQUIRED = ("repo_name", "path", "content")
 
-# Spark DDL of what `parse_shards` yields; `_status` is "ok" or "quarantine".
-OUTPUT_DDL = (
-    "id BIGINT, repo_name STRING, path STRING, copies BIGINT, size BIGINT, content STRING, "
-    "license STRING, shard STRING, line INT, reason STRING, raw BINARY, _status STRING"
-)
 TYPED_COLUMNS = ["id", "repo_name", "path", "copies", "size", "content", "license", "shard", "line"]
 QUARANTINE_COLUMNS = ["shard", "line", "reason", "raw", "repo_name", "path"]
 
