@@ -103,11 +103,17 @@ def test_signature_agreement_estimates_jaccard():
 
 
 def test_short_files_get_no_signature():
+    import pyarrow as pa
+
     params = minhash.MinHashParams(ngram=5, min_tokens=10, num_perm=16, bands=4, rows=4, seed=1)
-    batch = minhash.signature_batch(np.array([1, 2, 3], dtype=np.int64),
-                                    ["x = 1", None, make_source(3)], params, minhash.permutations(16, 1))
-    assert batch.column("id").to_pylist() == [3]
-    assert len(batch.column("keys")[0]) == 4 and len(batch.column("sig")[0]) == 16
+    contents = pa.array(["x = 1", None, make_source(3), "é" * 5])
+    batch = minhash.signature_batch(np.array([1, 2, 3, 4], dtype=np.int64), contents, params,
+                                    minhash.permutations(16, 1))
+    assert batch.column("id").to_pylist() == [1, 2, 3, 4]
+    assert batch.column("bytes").to_pylist() == [5, 0, len(make_source(3)), 10]
+    assert batch.column("keys").null_count == 3 and batch.column("sig").is_valid().to_pylist() == [
+        False, False, True, False]
+    assert len(batch.column("keys")[2]) == 4 and len(batch.column("sig")[2]) == 16
 
 
 # ----------------------------------------------------------------------------- LSH shape
@@ -141,7 +147,7 @@ def test_dedup_config_validation_and_preset():
 # ----------------------------------------------------------------------------- components
 def test_connected_components_of_chains_and_stars(spark):
     rng = random.Random(11)
-    path = rng.sample(range(1000, 100000), 40)  # a long path through scrambled ids
+    path = rng.sample(range(1000, 100000), 14)  # a path through scrambled ids
     edges = [(path[i], path[i + 1]) for i in range(len(path) - 1)]
     edges += [(50, 3), (3, 99), (99, 7), (7, 20), (20, 50), (500, 2), (2, 500), (8, 8)]
     df = spark.createDataFrame(edges, "src BIGINT, dst BIGINT")
@@ -252,3 +258,22 @@ def test_stage_without_verification_and_codeparrot_preset(spark, tmp_path):
     assert counts.extra["verified_edges"] == counts.extra["candidate_edges"]
     assert {4, 7, 20, 21}.issubset({r["id"] for r in kept.collect()})
     assert counts.rows_out + counts.dropped["near_duplicate"] == 16
+
+
+def test_cluster_size_bins_and_report_section(two_runs, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from codecorpus.dedup.stage import report_section, size_histogram
+    from codecorpus.report import ReportContext
+
+    assert size_histogram([(2, 10), (3, 4), (4, 2), (5, 1), (9, 1), (17, 2)]) == [
+        {"bin": "2", "clusters": 10, "files": 20}, {"bin": "3-4", "clusters": 6, "files": 20},
+        {"bin": "5-8", "clusters": 1, "files": 5}, {"bin": "9-16", "clusters": 1, "files": 9},
+        {"bin": "17-32", "clusters": 2, "files": 34}]
+    counts = two_runs[0][0]
+    ctx = ReportContext(cfg=Config(), root=str(tmp_path), folder=str(tmp_path), counts={"dedup": counts})
+    html = report_section(ctx)
+    assert "dedup_cluster_sizes.png" in html and (tmp_path / "dedup_cluster_sizes.png").stat().st_size > 0
+    assert "files removed" in html and "5 (31.2%)" in html
+    assert report_section(ReportContext(cfg=Config(), root=str(tmp_path), folder=str(tmp_path))) is None

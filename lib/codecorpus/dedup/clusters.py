@@ -4,13 +4,17 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from .components import connected_components
 from .minhash import SIGNATURE_DDL, MinHashParams, signature_batches
 
 
-def signature_frame(docs: DataFrame, params: MinHashParams) -> DataFrame:
-    """(id, tokens, keys, sig) for every document with at least `min_tokens` tokens."""
-    return docs.select("id", "content").mapInArrow(lambda it: signature_batches(it, params), SIGNATURE_DDL)
+def signature_frame(docs: DataFrame, params: MinHashParams, min_partitions: int = 1) -> DataFrame:
+    """(id, bytes, keys, sig) for every document; keys and sig are null for documents with
+    fewer than `min_tokens` tokens. Hashing is the costly part: an input read as fewer than
+    `min_partitions` partitions is spread out first so that every core gets a share."""
+    pairs = docs.select("id", "content")
+    if pairs.rdd.getNumPartitions() < min_partitions:
+        pairs = pairs.repartition(min_partitions, "id")
+    return pairs.mapInArrow(lambda it: signature_batches(it, params), SIGNATURE_DDL)
 
 
 def candidate_edges(sigs: DataFrame) -> DataFrame:
@@ -52,13 +56,3 @@ def rank_members(components: DataFrame, docs: DataFrame, permissive_licenses: li
             .withColumn("cluster_size", F.count(F.lit(1)).over(whole))
             .select("id", "cluster", "kept_id", "cluster_size"))
 
-
-def near_duplicate_clusters(sigs: DataFrame, docs: DataFrame, *, threshold: float, verify: bool,
-                            permissive_licenses: list[str], max_iterations: int
-                            ) -> tuple[DataFrame, int]:
-    """Clustered documents (see `rank_members`) and the number of component rounds."""
-    edges = candidate_edges(sigs)
-    if verify:
-        edges = verified_edges(edges, sigs, threshold)
-    components, rounds = connected_components(edges, max_iterations)
-    return rank_members(components, docs, permissive_licenses), rounds

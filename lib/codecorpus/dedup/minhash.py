@@ -13,6 +13,7 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .shingles import shingle_hashes, token_hashes, tokens
 
@@ -24,7 +25,7 @@ _MAX = np.iinfo(np.uint64).max
 # Rows of the (shingles x permutations) block computed at once: small enough to stay in cache.
 _CHUNK = 128
 
-SIGNATURE_DDL = "id BIGINT, tokens INT, keys ARRAY<BIGINT>, sig ARRAY<BIGINT>"
+SIGNATURE_DDL = "id BIGINT, bytes BIGINT, keys ARRAY<BIGINT>, sig ARRAY<BIGINT>"
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,6 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _fold(x: np.ndarray, tmp: np.ndarray) -> None:
-    """x <- a value congruent to x mod p and below 2^61 + 8, in place."""
-    np.right_shift(x, np.uint64(61), out=tmp)
-    x &= _P
-    x += tmp
-
-
 def signatures(shingles: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """MinHash signatures of several files at once.
 
@@ -60,33 +54,37 @@ def signatures(shingles: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.nd
     out = np.full((n_files, num_perm), _MAX, dtype=np.uint64)
     if n_files == 0:
         return out
+    # x = x_high * 2^29 + x_low with x_low < 2^29 and x_high < 2^32, so that with a < 2^32
+    #   a * x_low < 2^61, and (a * x_high) * 2^29 = z * 2^29 = (z >> 32) * 2^61 + (z & (2^32-1)) * 2^29
+    #   where 2^61 = 1 (mod p): every term fits in 64 bits and their sum stays below 2^63.
     x = shingles % _P
+    x_low, x_high = x & _LOW29, x >> np.uint64(29)
     owner = np.repeat(np.arange(n_files), np.diff(np.append(starts, len(x))))
     prod = np.empty((_CHUNK, num_perm), np.uint64)
     high = np.empty((_CHUNK, num_perm), np.uint64)
     tmp = np.empty((_CHUNK, num_perm), np.uint64)
-    a_row, b_row = a[None, :], b[None, :]
     for lo in range(0, len(x), _CHUNK):
-        xs = x[lo:lo + _CHUNK]
-        m = len(xs)
-        r, h, t = prod[:m], high[:m], tmp[:m]
-        np.multiply(a_row, (xs & _LOW32)[:, None], out=r)     # a * x_low < 2^64, exact
-        np.multiply(a_row, (xs >> np.uint64(32))[:, None], out=h)  # a * x_high < 2^61
-        _fold(r, t)
-        # h * 2^32 = (h >> 29) * 2^61 + (h & (2^29-1)) * 2^32, and 2^61 = 1 mod p
-        np.right_shift(h, np.uint64(29), out=t)
+        m = min(_CHUNK, len(x) - lo)
+        r, z, t = prod[:m], high[:m], tmp[:m]
+        np.multiply(a, x_low[lo:lo + m, None], out=r)
+        np.multiply(a, x_high[lo:lo + m, None], out=z)
+        np.right_shift(z, np.uint64(32), out=t)
         r += t
-        h &= _LOW29
-        h <<= np.uint64(32)
-        r += h
-        r += b_row
-        _fold(r, t)
-        # Per-file minimum over the rows of this chunk, merged into the files' signatures.
+        z &= _LOW32
+        z <<= np.uint64(29)
+        r += z
+        r += b
+        np.right_shift(r, np.uint64(61), out=t)  # one fold: r < 2^61 + 4 afterwards
+        r &= _P
+        r += t
         who = owner[lo:lo + m]
-        cuts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
-        files = who[cuts]
-        out[files] = np.minimum(out[files], np.minimum.reduceat(r, cuts, axis=0))
-    out[out >= _P] -= _P  # the folds leave p and p+1 unreduced; make them canonical
+        if who[0] == who[-1]:  # the usual case: the whole chunk belongs to one file
+            np.minimum(out[who[0]], r.min(axis=0), out=out[who[0]])
+        else:
+            cuts = np.concatenate(([0], np.flatnonzero(who[1:] != who[:-1]) + 1))
+            files = who[cuts]
+            out[files] = np.minimum(out[files], np.minimum.reduceat(r, cuts, axis=0))
+    out[out >= _P] -= _P  # the fold leaves p..p+3 unreduced; make them canonical
     return out
 
 
@@ -106,33 +104,37 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-def _list_array(matrix: np.ndarray) -> pa.Array:
-    n, k = matrix.shape
-    offsets = np.arange(0, n * k + 1, k, dtype=np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(matrix.reshape(-1).view(np.int64)))
+def _list_array(matrix: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """Rows of `matrix` as a list array with one entry per `valid` flag: null where False."""
+    k = matrix.shape[1]
+    offsets = np.concatenate(([0], np.cumsum(valid * k))).astype(np.int32)
+    mask = pa.array(~valid)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(matrix.reshape(-1).view(np.int64)), mask=mask)
 
 
-def signature_batch(ids: np.ndarray, contents: list, params: MinHashParams,
+def signature_batch(ids: np.ndarray, contents: pa.Array, params: MinHashParams,
                     perms: tuple[np.ndarray, np.ndarray]) -> pa.RecordBatch:
-    """One output row per file with at least `min_tokens` tokens: id, token count, band keys
-    and signature (values below 2^61, so they fit a signed BIGINT)."""
-    keep, counts, parts = [], [], []
-    for i, text in enumerate(contents):
+    """One row per file: id, UTF-8 bytes, and band keys and signature (values below 2^61, so
+    they fit a signed BIGINT), both null for files with fewer than `min_tokens` tokens."""
+    if isinstance(contents, pa.ChunkedArray):
+        contents = contents.combine_chunks()
+    hashed, parts = [], []
+    for i, text in enumerate(contents.to_pylist()):
         toks = tokens(text)
-        if len(toks) < params.min_tokens:
-            continue
-        keep.append(i)
-        counts.append(len(toks))
-        parts.append(shingle_hashes(token_hashes(toks), params.ngram))
+        if len(toks) >= params.min_tokens:
+            hashed.append(i)
+            parts.append(shingle_hashes(token_hashes(toks), params.ngram))
     lengths = np.array([len(p) for p in parts], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if parts else np.empty(0, np.int64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if parts else np.empty(0, np.int64)
     flat = np.concatenate(parts) if parts else np.empty(0, np.uint64)
     sigs = signatures(flat, starts, *perms)
     keys = band_keys(sigs, params.bands, params.rows)
+    valid = np.zeros(len(ids), dtype=bool)
+    valid[hashed] = True
+    size = pc.fill_null(pc.binary_length(contents), 0).cast(pa.int64())
     return pa.RecordBatch.from_arrays(
-        [pa.array(ids[keep] if keep else np.empty(0, np.int64), type=pa.int64()),
-         pa.array(counts, type=pa.int32()), _list_array(keys), _list_array(sigs)],
-        names=["id", "tokens", "keys", "sig"])
+        [pa.array(ids, type=pa.int64()), size, _list_array(keys, valid), _list_array(sigs, valid)],
+        names=["id", "bytes", "keys", "sig"])
 
 
 def signature_batches(batches: Iterator[pa.RecordBatch], params: MinHashParams) -> Iterator[pa.RecordBatch]:
@@ -140,5 +142,4 @@ def signature_batches(batches: Iterator[pa.RecordBatch], params: MinHashParams) 
     perms = permutations(params.num_perm, params.seed)
     for batch in batches:
         ids = batch.column("id").to_numpy(zero_copy_only=False)
-        contents = batch.column("content").to_pylist()
-        yield signature_batch(ids, contents, params, perms)
+        yield signature_batch(ids, batch.column("content"), params, perms)

@@ -26,7 +26,7 @@ def tokens(text: str | None) -> list[str]:
 
 def token_hashes(toks: list[str]) -> np.ndarray:
     """64-bit xxhash of each token's UTF-8 bytes (tokens are ASCII by construction)."""
-    return np.fromiter((_xxh64(t.encode()) for t in toks), dtype=np.uint64, count=len(toks))
+    return np.fromiter(map(_xxh64, map(str.encode, toks)), dtype=np.uint64, count=len(toks))
 
 
 def _finalize(h: np.ndarray) -> np.ndarray:

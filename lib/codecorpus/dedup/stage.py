@@ -56,11 +56,13 @@ def build(spark: SparkSession, cfg: Config, out: StageOutputs) -> Counts:
              "(FP area %.4f, FN area %.4f)", dc.ngram, dc.num_perm, dc.threshold, shape.bands, shape.rows,
              shape.fp_area, shape.fn_area)
     docs = read_parquet(spark, data_input(cfg, NAME))
-    rows_in = docs.count()
 
-    # Signatures are computed once and kept: edges, verification and counts all read them.
-    sigs = signature_frame(docs, params).localCheckpoint(eager=True)
-    hashed = sigs.count()
+    # Signatures are computed once and kept: totals, edges and verification all read them.
+    cores = spark.sparkContext.defaultParallelism
+    sigs = signature_frame(docs, params, min_partitions=2 * cores).localCheckpoint(eager=True)
+    totals = sigs.agg(F.count(F.lit(1)).alias("rows"), F.count("sig").alias("hashed"),
+                      F.sum("bytes").alias("bytes")).first()
+    rows_in, hashed, in_bytes = totals["rows"], totals["hashed"], totals["bytes"] or 0
     edges = candidate_edges(sigs).localCheckpoint(eager=True)
     candidates = edges.count()
     if dc.verify:
@@ -77,7 +79,6 @@ def build(spark: SparkSession, cfg: Config, out: StageOutputs) -> Counts:
     rows_out = spark.read.parquet(out.tmp("dedup")).count()
     gone = spark.read.parquet(out.tmp("dedup_removed")).agg(
         F.count(F.lit(1)).alias("files"), F.sum(F.octet_length("content")).alias("bytes")).first()
-    in_bytes = docs.agg(F.sum(F.octet_length("content"))).first()[0] or 0
     sizes = sorted((r["cluster_size"], r["n"]) for r in members.groupBy("cluster")
                    .agg(F.first("cluster_size").alias("cluster_size"))
                    .groupBy("cluster_size").agg(F.count(F.lit(1)).alias("n")).collect())

@@ -1,0 +1,130 @@
+"""Throughput of the dedup stage (documents/s, MB/s) next to a single-process datasketch run on
+the same data, in the same run.
+
+Ours: the whole stage (signatures in Arrow batches, band buckets, verification, connected
+components, survivors, writing both outputs) under Spark, `--master` cores. The alternative a
+user would pick: the CodeParrot way, one Python process that builds a datasketch MinHash of
+each file's shingles and queries then inserts it into a datasketch MinHashLSH of the same
+threshold and permutations.
+
+    .venv/bin/python bench/dedup.py --input /tmp/me/out/ingest [--limit 5000] [--master local[2]]
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as `python bench/<this>.py`, this folder comes first on sys.path, and a sibling named
+# like a standard module (bench/tokenize.py) would shadow it: leave the folder out.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import argparse
+import glob
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+
+def load(folder: str, limit: int | None) -> pa.Table:
+    files = sorted(glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True))
+    if not files:
+        raise SystemExit(f"no Parquet files under {folder}")
+    table = pa.concat_tables(pq.read_table(f) for f in files)
+    table = table.sort_by("id")
+    return table.slice(0, limit) if limit else table
+
+
+def run_ours(table: pa.Table, master: str, overrides: list[str]) -> dict:
+    from pyspark.sql import SparkSession
+
+    from codecorpus.config import load_config
+    from codecorpus.spark import REQUIRED_CONF
+    from codecorpus.stages import run_one
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master(master).appName("bench-dedup")
+               .config("spark.ui.enabled", "false").config("spark.driver.memory", "6g")
+               .config("spark.sql.adaptive.enabled", "true")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", "2048"))
+    for key, value in REQUIRED_CONF.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    root = tempfile.mkdtemp(prefix="bench-dedup-")
+    try:
+        pq.write_table(table, f"{root}/input.parquet")
+        os.makedirs(f"{root}/ingest")
+        os.replace(f"{root}/input.parquet", f"{root}/ingest/part-0.parquet")
+        cfg = load_config(None, [f"output={root}", "clean.enabled=false", *overrides])
+        started = time.perf_counter()
+        counts = run_one(spark, cfg, "dedup", force=True)
+        seconds = time.perf_counter() - started
+    finally:
+        spark.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return {"seconds": round(seconds, 2), "removed": counts.dropped.get("near_duplicate", 0),
+            "clusters": counts.extra["clusters"], "bands": counts.extra["bands"], "rows": counts.extra["rows"]}
+
+
+def run_datasketch(table: pa.Table, overrides: list[str]) -> dict:
+    from datasketch import MinHash, MinHashLSH
+
+    from codecorpus.config import load_config
+    from codecorpus.dedup import shingles
+
+    dc = load_config(None, overrides).dedup.resolved()
+    ids, contents = table.column("id").to_pylist(), table.column("content").to_pylist()
+    started = time.perf_counter()
+    lsh = MinHashLSH(threshold=dc.threshold, num_perm=dc.num_perm)
+    duplicates = 0
+    for doc_id, text in zip(ids, contents):
+        if len(shingles.tokens(text)) < dc.min_tokens:
+            continue
+        m = MinHash(num_perm=dc.num_perm, seed=dc.seed)
+        m.update_batch([s.encode() for s in shingles.shingle_strings(text, dc.ngram)])
+        if lsh.query(m):
+            duplicates += 1  # first seen wins, as in CodeParrot's script
+        lsh.insert(doc_id, m)
+    return {"seconds": round(time.perf_counter() - started, 2), "removed": duplicates,
+            "bands": lsh.b, "rows": lsh.r}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--input", default=str(ROOT / "out" / "ingest"), help="a stage's Parquet output folder")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N files by id (0 = all)")
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args(argv)
+
+    table = load(args.input, args.limit or None)
+    files, mb = table.num_rows, sum(len(c.encode()) for c in table.column("content").to_pylist() if c) / 1e6
+    print(f"{files:,} files, {mb:,.1f} MB of content", flush=True)
+    ours = run_ours(table, args.master, args.overrides)
+    print(f"ours: {ours}", flush=True)
+    theirs = run_datasketch(table, args.overrides)
+    print(f"datasketch: {theirs}", flush=True)
+    for r in (ours, theirs):
+        r["docs_per_s"] = round(files / r["seconds"], 1)
+        r["mb_per_s"] = round(mb / r["seconds"], 2)
+    result = {"files": files, "mb": round(mb, 1), "master": args.master, "ours": ours, "datasketch": theirs,
+              "speedup": round(theirs["seconds"] / ours["seconds"], 2),
+              "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg()}
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
