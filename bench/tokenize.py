@@ -1,0 +1,173 @@
+"""Tokens per second of the `tokenize` stage (Spark, local[2]) next to what a user would write
+with datasets: `Dataset.map(tokenizer, batched=True, num_proc=2)`, same tokenizer, same text,
+one run.
+
+    .venv/bin/python bench/tokenize.py [--shards 24] [--tokenizer PATH] [--work /tmp/bench_tokenize]
+
+The text is the first --shards shards of data/corpus (parsed with the ingest parser). Without
+--tokenizer, a byte-level BPE (32,768 tokens, <|endoftext|>) is trained on that text first
+(not timed). The Spark figure includes everything the stage does (Spark scheduling, packing,
+writing uint16 Parquet shards); the datasets figure is tokenization into its Arrow cache only.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# This file's name would shadow the standard library's `tokenize` for every later import.
+sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT / "lib"))
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+EOS = "<|endoftext|>"
+
+
+def load_text(shards: int):
+    import pyarrow as pa
+
+    from codecorpus.io.shards import parse_shard
+
+    tables = []
+    for path in sorted(glob.glob(str(ROOT / "data" / "corpus" / "*.json.gz")))[:shards]:
+        t = parse_shard(os.path.basename(path), Path(path).read_bytes(), max_content_bytes=8 << 20,
+                        keep_too_large=False, replace_utf8=False)
+        tables.append(t.filter(pa.compute.equal(t["_status"], "ok")).select(["id", "repo_name", "path", "content"]))
+    return pa.concat_tables(tables).combine_chunks()
+
+
+def train_tokenizer(texts: list[str], path: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=32768, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    tok.save(str(path))
+
+
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """CPU seconds used so far by this process and all its descendants (the Spark JVM, its
+    Python workers, datasets' pool): on a shared machine this moves far less than wall time.
+    Linux /proc: per live process utime+stime plus the times of the children it has reaped."""
+    root = root or os.getpid()
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))  # ppid, u+s+cu+cs
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        kids = [pid for pid, (ppid, _) in stats.items() if ppid == parent and pid not in tree]
+        tree.update(kids)
+        frontier.extend(kids)
+    return sum(stats[p][1] for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
+
+
+def spark_session():
+    from pyspark.sql import SparkSession
+
+    from codecorpus.spark import REQUIRED_CONF
+
+    b = (SparkSession.builder.master("local[2]").appName("bench-tokenize")
+         .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
+         .config("spark.sql.shuffle.partitions", "8")
+         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "2048"))
+    for k, v in REQUIRED_CONF.items():
+        b = b.config(k, v)
+    spark = b.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shards", type=int, default=24)
+    ap.add_argument("--tokenizer", help="tokenizer.json to use (default: train one on the bench text)")
+    ap.add_argument("--work", default="/tmp/bench_tokenize")
+    ap.add_argument("--files-per-group", type=int, default=512,
+                    help="pack.files_per_group: enough groups to keep both cores busy")
+    args = ap.parse_args()
+
+    import logging
+
+    import pyarrow.parquet as pq
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("codecorpus").setLevel(logging.INFO)  # the stage's own phase timings
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "run" / "tokenizer").mkdir(parents=True)
+    table = load_text(args.shards)
+    chars = sum(len(t) for t in table.column("content").to_pylist())
+    print(f"text: {table.num_rows:,} files, {chars / 1e6:.1f}M characters from {args.shards} shards")
+    tok_path = work / "run" / "tokenizer" / "tokenizer.json"
+    if args.tokenizer:
+        shutil.copy(args.tokenizer, tok_path)
+    else:
+        t0 = time.perf_counter()
+        train_tokenizer(table.column("content").to_pylist(), tok_path)
+        print(f"trained a 32,768-token BPE in {time.perf_counter() - t0:.1f}s (not timed)")
+    # All files in train; valid gets one file so the split exists.
+    for split, part in (("train", table), ("valid", table.slice(0, 1))):
+        (work / "run" / "dataset" / split).mkdir(parents=True)
+        pq.write_table(part, work / "run" / "dataset" / split / "part-0.parquet")
+
+    # --- Spark: the tokenize stage, local[2]
+    from codecorpus.config import Config
+    from codecorpus.io import fs
+    from codecorpus.stages import run_one
+
+    spark = spark_session()
+    spark.range(1000).selectExpr("sum(id)").collect()  # JVM up before the clock starts
+    cfg = Config().replace(output=str(work / "run"), **{"pack.files_per_group": args.files_per_group})
+    t0, c0 = time.perf_counter(), tree_cpu_seconds()
+    run_one(spark, cfg, "tokenize", force=True)
+    spark_s, spark_cpu = time.perf_counter() - t0, tree_cpu_seconds() - c0
+    meta = fs.read_json(str(work / "run" / "tokens" / "meta.json"))
+    spark_tokens = meta["splits"]["train"]["stream_tokens"]  # valid (1 file) left out
+    spark.stop()
+
+    # --- datasets: what a user would write
+    import datasets
+    from transformers import PreTrainedTokenizerFast
+
+    datasets.disable_progress_bars()
+    hf_tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_path), eos_token=EOS)
+    ds = datasets.Dataset.from_parquet(str(work / "run" / "dataset" / "train" / "part-0.parquet"),
+                                       cache_dir=str(work / "hf_cache"))
+    t0, c0 = time.perf_counter(), tree_cpu_seconds()
+    out = ds.map(lambda batch: hf_tok(batch["content"]), batched=True, num_proc=2,
+                 remove_columns=ds.column_names, load_from_cache_file=False)
+    hf_s, hf_cpu = time.perf_counter() - t0, tree_cpu_seconds() - c0
+    hf_tokens = sum(len(ids) for ids in out["input_ids"]) + ds.num_rows  # + <|endoftext|> per file
+
+    spark_rate, hf_rate = spark_tokens / spark_s, hf_tokens / hf_s
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"spark tokenize stage (local[2], tokenize+pack+write): {spark_tokens:,} tokens in {spark_s:.1f}s "
+          f"= {spark_rate / 1e6:.3f}M tokens/s; {spark_cpu:.1f} CPU-s = {spark_tokens / spark_cpu / 1e6:.3f}M "
+          "tokens per CPU-second")
+    print(f"datasets.map(batched=True, num_proc=2) (tokenize only): {hf_tokens:,} tokens in {hf_s:.1f}s "
+          f"= {hf_rate / 1e6:.3f}M tokens/s; {hf_cpu:.1f} CPU-s = {hf_tokens / hf_cpu / 1e6:.3f}M "
+          "tokens per CPU-second")
+    print(f"ratio spark/datasets: {spark_rate / hf_rate:.2f}x tokens/s (wall), "
+          f"{(spark_tokens / spark_cpu) / (hf_tokens / hf_cpu):.2f}x tokens per CPU-second")
+    if spark_tokens != hf_tokens:
+        print(f"note: token counts differ by {spark_tokens - hf_tokens:,}")
+
+
+if __name__ == "__main__":
+    main()
