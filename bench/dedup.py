@@ -43,6 +43,35 @@ def load(folder: str, limit: int | None) -> pa.Table:
     return table.slice(0, limit) if limit else table
 
 
+def spark_defaults() -> dict[str, str]:
+    settings = {}
+    for line in (ROOT / "conf" / "spark-defaults.conf").read_text().splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and not parts[0].startswith("#"):
+            settings[parts[0]] = parts[1].strip()
+    settings["spark.ui.showConsoleProgress"] = "false"
+    return settings
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used by a process and all its descendants, live or reaped (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))  # ppid, u+s+cu+cs
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, (0, 0))[1]
+        todo.extend(c for c, (ppid, _) in stats.items() if ppid == p)
+    return total / ticks
+
+
 def run_ours(table: pa.Table, master: str, overrides: list[str]) -> dict:
     from pyspark.sql import SparkSession
 
@@ -51,10 +80,9 @@ def run_ours(table: pa.Table, master: str, overrides: list[str]) -> dict:
     from codecorpus.stages import run_one
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (SparkSession.builder.master(master).appName("bench-dedup")
-               .config("spark.ui.enabled", "false").config("spark.driver.memory", "6g")
-               .config("spark.sql.adaptive.enabled", "true")
-               .config("spark.sql.execution.arrow.maxRecordsPerBatch", "2048"))
+    builder = SparkSession.builder.master(master).appName("bench-dedup").config("spark.ui.enabled", "false")
+    for key, value in spark_defaults().items():  # what spark-submit.sh would run the stage with
+        builder = builder.config(key, value)
     for key, value in REQUIRED_CONF.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -65,13 +93,16 @@ def run_ours(table: pa.Table, master: str, overrides: list[str]) -> dict:
         os.makedirs(f"{root}/ingest")
         os.replace(f"{root}/input.parquet", f"{root}/ingest/part-0.parquet")
         cfg = load_config(None, [f"output={root}", "clean.enabled=false", *overrides])
-        started = time.perf_counter()
+        jvm = spark.sparkContext._gateway.proc.pid  # local mode: executors and Python workers live under it
+        cpu_before, started = tree_cpu_seconds(jvm), time.perf_counter()
         counts = run_one(spark, cfg, "dedup", force=True)
         seconds = time.perf_counter() - started
+        cpu = tree_cpu_seconds(jvm) - cpu_before
     finally:
         spark.stop()
         shutil.rmtree(root, ignore_errors=True)
-    return {"seconds": round(seconds, 2), "removed": counts.dropped.get("near_duplicate", 0),
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1),
+            "removed": counts.dropped.get("near_duplicate", 0),
             "clusters": counts.extra["clusters"], "bands": counts.extra["bands"], "rows": counts.extra["rows"]}
 
 
@@ -83,7 +114,7 @@ def run_datasketch(table: pa.Table, overrides: list[str]) -> dict:
 
     dc = load_config(None, overrides).dedup.resolved()
     ids, contents = table.column("id").to_pylist(), table.column("content").to_pylist()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     lsh = MinHashLSH(threshold=dc.threshold, num_perm=dc.num_perm)
     duplicates = 0
     for doc_id, text in zip(ids, contents):
@@ -94,7 +125,8 @@ def run_datasketch(table: pa.Table, overrides: list[str]) -> dict:
         if lsh.query(m):
             duplicates += 1  # first seen wins, as in CodeParrot's script
         lsh.insert(doc_id, m)
-    return {"seconds": round(time.perf_counter() - started, 2), "removed": duplicates,
+    return {"seconds": round(time.perf_counter() - started, 2), "cpu_seconds": round(time.process_time() - cpu, 1),
+            "removed": duplicates,
             "bands": lsh.b, "rows": lsh.r}
 
 
@@ -106,7 +138,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
+    from codecorpus.cli import setup_logging
 
+    setup_logging()  # the stage logs its phases
     table = load(args.input, args.limit or None)
     files, mb = table.num_rows, sum(len(c.encode()) for c in table.column("content").to_pylist() if c) / 1e6
     print(f"{files:,} files, {mb:,.1f} MB of content", flush=True)
@@ -118,7 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
         r["docs_per_s"] = round(files / r["seconds"], 1)
         r["mb_per_s"] = round(mb / r["seconds"], 2)
     result = {"files": files, "mb": round(mb, 1), "master": args.master, "ours": ours, "datasketch": theirs,
-              "speedup": round(theirs["seconds"] / ours["seconds"], 2),
+              "speedup_wall": round(theirs["seconds"] / ours["seconds"], 2),
+              "cpu_ratio_datasketch_over_ours": round(theirs["cpu_seconds"] / max(ours["cpu_seconds"], 0.1), 2),
               "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg()}
     print(json.dumps(result, indent=2))
     if args.json:

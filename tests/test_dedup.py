@@ -277,3 +277,15 @@ def test_cluster_size_bins_and_report_section(two_runs, tmp_path):
     assert "dedup_cluster_sizes.png" in html and (tmp_path / "dedup_cluster_sizes.png").stat().st_size > 0
     assert "files removed" in html and "5 (31.2%)" in html
     assert report_section(ReportContext(cfg=Config(), root=str(tmp_path), folder=str(tmp_path))) is None
+
+
+def test_stage_rejects_repeated_ids(spark, tmp_path):
+    from codecorpus.errors import UserError
+    from codecorpus.stages import run_one
+
+    rows = corpus_rows()[:2]
+    rows[1] = (rows[0][0],) + rows[1][1:]
+    spark.createDataFrame(rows, INGEST_DDL).write.parquet(str(tmp_path / "ingest"))
+    cfg = Config().replace(output=str(tmp_path), **{"clean.enabled": False})
+    with pytest.raises(UserError, match="ids must be unique"):
+        run_one(spark, cfg, "dedup", force=True)

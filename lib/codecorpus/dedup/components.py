@@ -29,8 +29,9 @@ def large_star(edges: DataFrame) -> DataFrame:
     both = edges.select(F.col("src").alias("u"), F.col("dst").alias("v")).unionByName(
         edges.select(F.col("dst").alias("u"), F.col("src").alias("v")))
     m = F.least(F.col("u"), F.min("v").over(Window.partitionBy("u")))
+    # Repeated edges are left for small_star, whose distinct removes them in the same round.
     return (both.withColumn("m", m).where(F.col("v") > F.col("u"))
-            .select(F.col("v").alias("src"), F.col("m").alias("dst")).distinct())
+            .select(F.col("v").alias("src"), F.col("m").alias("dst")))
 
 
 def small_star(edges: DataFrame) -> DataFrame:

@@ -1,10 +1,11 @@
 """MinHash signatures in numpy, computed over Arrow batches inside executors.
 
-Permutation i maps a shingle hash h to (a_i * h + b_i) mod p with p = 2^61 - 1 (a Mersenne
-prime, so `x mod p` is a shift, a mask and an add). b_i is drawn from [0, p) and a_i from
-[1, 2^32) by numpy's seeded RNG: with a_i below 2^32 the product a_i * h can be formed exactly
-in two 64-bit halves, which keeps the arithmetic exact without 128-bit integers. The
-signature of a file is the minimum of each permutation over its shingles.
+Permutation i maps a 64-bit shingle hash h (taken mod p) to (a_i * h + b_i) mod p with
+p = 2^61 - 1 (a Mersenne prime, so reducing mod p is a shift, a mask and an add). b_i is drawn
+from [0, p) and a_i from [1, 2^32) by numpy's seeded RNG: with a_i below 2^32 the product
+splits into two products that fit 64 bits, so the arithmetic is exact without 128-bit
+integers (checked against Python integers in the tests). The signature of a file is the
+minimum of each permutation over its shingles.
 """
 from __future__ import annotations
 

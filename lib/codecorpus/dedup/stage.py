@@ -7,11 +7,13 @@ Files with fewer than `dedup.min_tokens` tokens are never hashed, so never remov
 from __future__ import annotations
 
 import logging
+import time
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ..config import Config, DedupConfig
+from ..errors import UserError
 from ..io.parquet import read_parquet, write_parquet
 from ..stage import Counts, StageOutputs
 from ..stages import data_input
@@ -56,20 +58,27 @@ def build(spark: SparkSession, cfg: Config, out: StageOutputs) -> Counts:
              "(FP area %.4f, FN area %.4f)", dc.ngram, dc.num_perm, dc.threshold, shape.bands, shape.rows,
              shape.fp_area, shape.fn_area)
     docs = read_parquet(spark, data_input(cfg, NAME))
+    started = time.time()
 
     # Signatures are computed once and kept: totals, edges and verification all read them.
     cores = spark.sparkContext.defaultParallelism
     sigs = signature_frame(docs, params, min_partitions=2 * cores).localCheckpoint(eager=True)
     totals = sigs.agg(F.count(F.lit(1)).alias("rows"), F.count("sig").alias("hashed"),
-                      F.sum("bytes").alias("bytes")).first()
+                      F.sum("bytes").alias("bytes"), F.count_distinct("id").alias("ids")).first()
     rows_in, hashed, in_bytes = totals["rows"], totals["hashed"], totals["bytes"] or 0
+    log.info("[dedup] signatures: %d of %d files hashed (%.0fs)", hashed, rows_in, time.time() - started)
+    if totals["ids"] != rows_in:
+        raise UserError(f"{data_input(cfg, NAME)}: {rows_in - totals['ids']:,} rows repeat another row's id; "
+                        "ids must be unique (re-run ingest)")
     edges = candidate_edges(sigs).localCheckpoint(eager=True)
     candidates = edges.count()
     if dc.verify:
         edges = verified_edges(edges, sigs, dc.threshold).localCheckpoint(eager=True)
     kept_edges = edges.count()
+    log.info("[dedup] %d candidate edges, %d verified (%.0fs)", candidates, kept_edges, time.time() - started)
     components, rounds = connected_components(edges, dc.max_cc_iterations)
     members = rank_members(components, docs, cfg.clean.licenses_allow).localCheckpoint(eager=True)
+    log.info("[dedup] clusters after %d component rounds (%.0fs)", rounds, time.time() - started)
     removed = members.where(F.col("id") != F.col("kept_id"))
 
     write_parquet(docs.join(removed.select("id"), "id", "left_anti"), out.tmp("dedup"), sort_by=["id"])
