@@ -169,3 +169,17 @@ def test_loader_errors_are_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no tokenizer.json"):
         load_tokenizer(str(tmp_path / "empty"))
+
+
+def test_collect_prose_keeps_prose_once(tmp_path):
+    from codecorpus.corpus import collect_prose
+
+    story = "The tokenizer reads plain English sentences about software and its documentation. " * 5
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "README.md").write_text(story)
+    (tmp_path / "pkg" / "copy.rst").write_text(story)  # the same text again: kept once
+    (tmp_path / "pkg" / "table.txt").write_text("0.125 0.250 0.375 1e-3 42 17 99 ;; == ++\n" * 20)
+    (tmp_path / "pkg" / "blob.txt").write_text("abc\x00" * 100)
+    (tmp_path / "pkg" / "short.md").write_text("Too short.")
+    records, _ = collect_prose([str(tmp_path)], system=False)
+    assert [r["path"] for r in records] == ["pkg/README.md"]

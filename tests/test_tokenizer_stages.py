@@ -44,14 +44,28 @@ def run_root(spark, tmp_path_factory) -> Path:
     return root
 
 
+def _spark_key(seed: int, file_id: int) -> int:
+    """F.xxhash64(F.lit(seed), F.col("id")) recomputed in Python: the int literal's 4 bytes with
+    Spark's seed 42, then the id's 8 bytes seeded with that."""
+    import struct
+
+    import xxhash
+
+    first = xxhash.xxh64_intdigest(struct.pack("<i", seed), seed=42)
+    h = xxhash.xxh64_intdigest(struct.pack("<q", file_id), seed=first)
+    return h - (1 << 64) if h >= (1 << 63) else h
+
+
 def test_sample_is_seeded_and_partition_free(spark, run_root):
     df = spark.read.parquet(str(run_root / "dataset" / "train"))
     total = df.where("content <> ''").count()
     a = list(sample_stream(df.repartition(1), 20, 42, 1000, rows_per_part=7))
     b = list(sample_stream(df.repartition(5), 20, 42, 1000, rows_per_part=7))
     assert a == b and len(a) == 20 and max(len(t) for t in a) <= 1000
-    other = list(sample_stream(df, 20, 43, 1000, rows_per_part=7))
-    assert sorted(other) != sorted(a)
+    # exactly the 20 non-empty files with the smallest (key, id)
+    rows = [r for r in df.collect() if r["content"]]
+    smallest = sorted(rows, key=lambda r: (_spark_key(42, r["id"]), r["id"]))[:20]
+    assert sorted(a) == sorted(r["content"][:1000] for r in smallest)
     everything = sample_stream(df, 10_000, 42, 10**6, blob_bytes=50_000)
     texts = list(everything)
     assert len(texts) == total and "" not in texts and everything.files == total  # empty and null skipped

@@ -194,34 +194,61 @@ def _doc_texts_from_metadata() -> Iterator[tuple[str, str, str]]:
             yield name, f"{name}/METADATA", body
 
 
-def collect_prose(sources: Iterable[str]) -> tuple[list[dict], CorpusSummary]:
-    """English-ish documentation text: package descriptions, .rst/.md/.txt files, /usr/share/doc."""
+def collect_prose(sources: Iterable[str], system: bool = True) -> tuple[list[dict], CorpusSummary]:
+    """English-ish documentation text: package descriptions, .rst/.md/.txt files, and the
+    README/NEWS/.txt/.md/.rst files of /usr/share/doc (plain or .gz). Only text that reads as
+    prose is kept: no NUL, few undecodable bytes, mostly letters among the non-space characters
+    (this drops PostScript, PDF, JSON and data tables that share those suffixes). Identical
+    texts are kept once (the first in sorted walk order), as many Debian packages ship the same
+    changelog; changelogs themselves are left out (commit logs, not prose). `system=False`
+    reads only `sources` (no package metadata, no /usr/share/doc)."""
     summary = CorpusSummary()
     records = []
-    for name, path, body in _doc_texts_from_metadata():
-        records.append({"repo_name": name, "path": path, "content": body, "license": "unknown"})
+    seen: set[bytes] = set()
+
+    def keep(text: str) -> bool:
+        if len(text) < PROSE_MIN_CHARS or "\x00" in text or text.count("\ufffd") > len(text) // 100:
+            return False
+        visible = [c for c in text[:200_000] if not c.isspace()]
+        letters = sum(c.isalpha() for c in visible)
+        if not visible or letters < 0.6 * len(visible):
+            return False
+        digest = hashlib.md5(text.encode("utf-8", "surrogatepass")).digest()
+        if digest in seen:
+            return False
+        seen.add(digest)
+        return True
+
+    for name, path, body in _doc_texts_from_metadata() if system else []:
+        if keep(body):
+            records.append({"repo_name": name, "path": path, "content": body, "license": "unknown"})
     for root, path in iter_files(sources, PROSE_SUFFIXES):
         content = _read(path, summary)
-        if content is None or len(content) < PROSE_MIN_CHARS:
+        if content is None or not keep(content):
             continue
         rel = path.relative_to(root)
         records.append({"repo_name": f"{root.name}/{rel.parts[0]}", "path": str(rel),
                         "content": content, "license": "unknown"})
     doc = Path("/usr/share/doc")
-    if doc.is_dir():
+    doc_names = re.compile(r"^(readme|news)([._-].*)?$|\.(txt|md|rst)$", re.IGNORECASE)
+    if system and doc.is_dir():
         for dirpath, dirnames, filenames in os.walk(doc):
             dirnames.sort()
             for fname in sorted(filenames):
                 p = Path(dirpath) / fname
-                if fname == "copyright" or not fname.endswith((".gz", ".txt", ".md", ".rst", "README", "NEWS")):
+                plain = fname[:-3] if fname.endswith(".gz") else fname
+                if not doc_names.search(plain) or plain.lower().startswith("changelog"):
                     continue
                 try:
                     raw = gzip.decompress(p.read_bytes()) if fname.endswith(".gz") else p.read_bytes()
                 except (OSError, EOFError, gzip.BadGzipFile):
                     summary.skipped_unreadable += 1
                     continue
+                if len(raw) > MAX_FILE_BYTES:
+                    summary.skipped_too_large += 1
+                    continue
                 text = raw.decode("utf-8", errors="replace")
-                if len(text) >= PROSE_MIN_CHARS:
+                if keep(text):
                     rel = p.relative_to(doc)
                     records.append({"repo_name": f"debian/{rel.parts[0]}", "path": str(rel),
                                     "content": text, "license": "unknown"})

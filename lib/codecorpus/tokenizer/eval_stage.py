@@ -92,8 +92,12 @@ ROWS = [
     ("tokens on the valid sample", lambda r: f"{r['metrics']['tokens']:,}"),
     ("keywords not one token", lambda r: ", ".join(r["keywords_missing"]) or "none"),
     ("... after a space", lambda r: ", ".join(r["keywords_missing_after_space"]) or "none"),
-    ("longest tokens", lambda r: " | ".join(repr(t) for t in r["longest_tokens"][:5])),
+    ("longest tokens", lambda r: " | ".join(_short(t) for t in r["longest_tokens"][:3])),
 ]
+
+
+def _short(token: str, width: int = 24) -> str:
+    return repr(token if len(token) <= width else token[:width] + "...")
 
 
 def _pct(x) -> str:

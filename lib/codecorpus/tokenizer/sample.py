@@ -32,8 +32,16 @@ PROGRESS_SECONDS = 10.0
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this (driver) process so far, in MiB (Linux reports KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """Peak resident memory of this (driver) process so far, in MiB. VmHWM, not ru_maxrss:
+    ru_maxrss survives exec, so a driver that spark-submit's JVM forked would report the JVM's."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
 def keyed(df, seed: int, max_chars: int):
@@ -155,7 +163,8 @@ def sample_stream(df, n: int, seed: int, max_chars: int, label: str = "sample",
     count, key, last_id = found
     parts = max(1, math.ceil(count / rows_per_part))
     rows = keyed(df, seed, max_chars)
-    chosen = rows.where((F.col("_key") < F.lit(key)) | ((F.col("_key") == F.lit(key)) & (F.col("id") <= F.lit(last_id))))
+    at_or_below = (F.col("_key") < F.lit(key)) | ((F.col("_key") == F.lit(key)) & (F.col("id") <= F.lit(last_id)))
+    chosen = rows.where(at_or_below)
     packed = (chosen.repartition(parts, "_key").sortWithinPartitions("_key", "id")
                     .mapInArrow(_pack(blob_bytes), "blob binary"))
     log.info("[%s] %s files chosen (seed %d), streaming them in %d partitions", label, f"{count:,}", seed, parts)
