@@ -3,7 +3,7 @@
 The sample is the `n` files with the smallest `(xxhash64(seed, id), id)`: a fixed set for a
 given input, seed and n, whatever the partitioning. It is found in two passes:
 
-1. over `id` only (Parquet reads just that column): the n-th smallest key, the cut;
+1. over `(key, id)` of the non-empty files (a top-n, no content kept): the n-th smallest key;
 2. the files at or below the cut, with their content cut to `max_chars` characters, hashed
    into P partitions by key and sorted by key inside each, then packed into Arrow IPC blobs of
    about `blob_bytes` by `mapInArrow`. `toLocalIterator` fetches one partition at a time, so
