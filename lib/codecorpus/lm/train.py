@@ -220,9 +220,14 @@ def train(cfg: LMConfig, data: DataSets, tokenizer, out_dir: str, *, resume: boo
             p = max(p, state["elapsed_s"] / cfg.time_budget_s)
         return p
 
+    best: dict = {"loss": math.inf, "step": None, "weights": None}
+
     def do_eval() -> float:
         v = evaluate(model, data.valid, cfg, rt)
         state["evals"].append({"step": state["step"], "tokens": state["tokens"], "valid_loss": v})
+        if cfg.keep_best and v < best["loss"]:
+            best.update(loss=v, step=state["step"],
+                        weights={k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()})
         emit({"event": "eval", "step": state["step"], "tokens": state["tokens"], "valid_loss": round(v, 4),
               "valid_ppl": round(math.exp(min(v, 50)), 2), "elapsed_s": round(state["elapsed_s"], 1)})
         return v
@@ -299,6 +304,10 @@ def train(cfg: LMConfig, data: DataSets, tokenizer, out_dir: str, *, resume: boo
     state["elapsed_s"] = time.perf_counter() - t_start
     _save_checkpoint(ckpt_path, model, optimizer, sampler, state, cfg)
     model.config.use_cache = True
+    saved = "last"
+    if cfg.keep_best and best["weights"] is not None and best["loss"] < final_loss:
+        model.load_state_dict(best["weights"])
+        saved = f"best (step {best['step']})"
     if save_model and stop_reason != "stop_after":
         model.generation_config.pad_token_id = tokenizer.eos_token_id
         model.save_pretrained(out_dir)
@@ -316,6 +325,7 @@ def train(cfg: LMConfig, data: DataSets, tokenizer, out_dir: str, *, resume: boo
         "mfu": round(fpt * steady_tps / rt.peak_flops, 4) if steady_tps and rt.peak_flops else None,
         "mfu_attn": round(fpt_attn * steady_tps / rt.peak_flops, 4) if steady_tps and rt.peak_flops else None,
         "final_valid_loss": round(final_loss, 4), "final_valid_ppl": round(math.exp(min(final_loss, 50)), 3),
+        "best_valid_loss": round(min(best["loss"], final_loss), 4), "saved_weights": saved,
         "evals": state["evals"], "data": data.info,
         "peak_memory_gib": round(torch.cuda.max_memory_allocated(rt.device) / 2**30, 2)
         if rt.device.type == "cuda" else None,
