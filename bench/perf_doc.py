@@ -156,13 +156,14 @@ def extrapolation(scaling: dict) -> list[str]:
            "| N cores | wall (h) |", "|---|---|"]
     for n in CLUSTER_CORES:
         out.append(f"| {n} | {(fixed_wall + core_s / n) / 3600:.2f} |")
-    out += ["", "Caveats, each of which makes the real figure larger: (1) near-dedup is measured on copies that "
-            "are not duplicates; the real dump is ~70% duplicates, whose band buckets and connected components "
-            "grow faster than linearly in the worst case; (2) shuffles cross the network on a cluster, locally "
-            "they are memory copies; (3) the slopes come from 8–76 MB runs, 2,400× smaller than the target, "
-            "with partitions that were not yet full; (4) the tokenizer sample is bounded (config), so training "
-            "stays a fixed cost only as long as that bound is kept. The train_tokenizer stage runs on the driver "
-            "and does not spread over N.", ""]
+    out += ["", "What this leaves out. Larger in reality: (1) shuffles cross the network on a cluster, locally "
+            "they are memory copies; (2) the slopes come from 8–76 MB runs, thousands of times smaller than the "
+            "target, with partitions that were not yet full; (3) the real dump is ~70% duplicates: big duplicate "
+            "clusters make dedup's band buckets and connected-component rounds costlier than on these copies, "
+            "which are not duplicates; (4) train_tokenizer runs on the driver and does not spread over N — it "
+            "stays a fixed cost only while its sample bound (config) is kept. Smaller in reality: the stages after "
+            "dedup (split, tokenize) see only the ~30% that survives, while here every byte survives. The "
+            "estimate is an order of magnitude, not a promise.", ""]
     return out
 
 

@@ -225,6 +225,19 @@ def latest_scaling() -> dict | None:
     return json.loads(files[-1].read_text()) | {"file": str(files[-1].relative_to(ROOT))} if files else None
 
 
+def combine(results: list[dict]) -> dict:
+    """One result from several run_all result files of the same day (stages merged, later wins)."""
+    out = dict(results[0], stages={}, errors={})
+    for r in results:
+        out["stages"].update(r["stages"])
+        out["errors"] = {k: v for k, v in {**out["errors"], **r.get("errors", {})}.items() if k not in out["stages"]}
+    if len(results) > 1:
+        out["command"] = "; ".join(r["command"] for r in results)
+        out["load_average_start"] = [max(r["load_average_start"][0] for r in results)]
+        out["load_average_end"] = [max(r.get("load_average_end", [0])[0] for r in results)]
+    return out
+
+
 def render(result: dict, scaling: dict | None) -> str:
     import importlib.util
 
@@ -249,10 +262,12 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="/tmp/bench_run_all")
     ap.add_argument("--merge", action="store_true",
                     help="keep the stages of today's result file that --only does not re-run")
-    ap.add_argument("--render", metavar="RESULT_JSON", help="only regenerate docs/PERFORMANCE.md from this file")
+    ap.add_argument("--tag", default="", help="suffix of the result file name (runs of some stages side by side)")
+    ap.add_argument("--render", metavar="RESULT_JSON", nargs="+",
+                    help="only regenerate docs/PERFORMANCE.md from these result files (stages merged, later wins)")
     a = ap.parse_args(argv)
     if a.render:
-        DOC.write_text(render(json.loads(Path(a.render).read_text()), latest_scaling()))
+        DOC.write_text(render(combine([json.loads(Path(f).read_text()) for f in a.render]), latest_scaling()))
         log(f"wrote {DOC}")
         return 0
     q = a.quick
@@ -271,7 +286,7 @@ def main(argv=None) -> int:
               "settings": {k: v for k, v in vars(a).items() if k not in ("render",)},
               "corpus": a.corpus, "bench_corpus": corpus, "shards": shards,
               "load_average_start": [round(x, 1) for x in os.getloadavg()], "stages": {}, "errors": {}}
-    out_file = RESULTS / f"{stamp}{'-quick' if q else ''}.json"
+    out_file = RESULTS / f"{stamp}{'-quick' if q else ''}{'-' + a.tag if a.tag else ''}.json"
     if a.merge and out_file.exists():  # keep today's figures of the stages not re-run now
         old = json.loads(out_file.read_text())
         result["stages"] = {k: v for k, v in old.get("stages", {}).items() if k not in a.only.split(",")}

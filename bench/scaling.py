@@ -204,6 +204,24 @@ def fit(xs: list[float], ys: list[float]) -> dict:
             "marginal_mb_s": round(1 / b, 2) if b > 0 else None}
 
 
+def summarize(runs: dict[int, dict], args, argv) -> dict:
+    done = sorted(runs)
+    xs = [runs[f]["raw_mb"] for f in done]
+    fits = {"total": fit(xs, [runs[f]["total_s"] for f in done]),
+            "startup": fit(xs, [runs[f]["startup_s"] for f in done])}
+    cpu_fits = {"total": fit(xs, [runs[f]["total_cpu_s"] for f in done])}
+    for stage in runs[done[0]]["stages"]:
+        if all(stage in runs[f]["stages"] for f in done):
+            fits[stage] = fit(xs, [runs[f]["stages"][stage]["seconds"] for f in done])
+            cpus = [runs[f]["stages"][stage]["cpu_s"] for f in done]
+            if None not in cpus:
+                cpu_fits[stage] = fit(xs, cpus)
+    return {"bench": "scaling", "base_shards": args.base_shards, "factors": done,
+            "factors_asked": [int(f) for f in args.factors.split(",")],
+            "cpu_count": os.cpu_count(), "runs": {str(f): runs[f] for f in done}, "fits": fits, "cpu_fits": cpu_fits,
+            "command": "bench/scaling.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default=str(ROOT / "data" / "corpus"))
@@ -220,6 +238,7 @@ def main(argv=None) -> dict:
     print(f"replicas built in {time.time() - t:.0f}s: " +
           ", ".join(f"{f}x={c['raw_mb']:.1f} MB" for f, c in corpora.items()), flush=True)
     runs = {}
+    result = {}
     for factor in factors:
         c = corpora[factor]
         load_before = os.getloadavg()[0]
@@ -232,22 +251,10 @@ def main(argv=None) -> dict:
               f"start-up {r['startup_s']:.0f}s, "
               + ", ".join(f"{n} {s['seconds']:.0f}s" for n, s in sorted(r["stages"].items(), key=lambda kv: kv[1]["start"])),
               flush=True)
-    xs = [runs[f]["raw_mb"] for f in factors]
-    fits = {"total": fit(xs, [runs[f]["total_s"] for f in factors]),
-            "startup": fit(xs, [runs[f]["startup_s"] for f in factors])}
-    cpu_fits = {"total": fit(xs, [runs[f]["total_cpu_s"] for f in factors])}
-    for stage in runs[factors[0]]["stages"]:
-        if all(stage in runs[f]["stages"] for f in factors):
-            fits[stage] = fit(xs, [runs[f]["stages"][stage]["seconds"] for f in factors])
-            cpus = [runs[f]["stages"][stage]["cpu_s"] for f in factors]
-            if None not in cpus:
-                cpu_fits[stage] = fit(xs, cpus)
-    result = {"bench": "scaling", "base_shards": args.base_shards, "factors": factors,
-              "cpu_count": os.cpu_count(), "runs": {str(f): r for f, r in runs.items()}, "fits": fits, "cpu_fits": cpu_fits,
-              "command": "bench/scaling.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    print(json.dumps({"wall": fits, "cpu": cpu_fits}, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        result = summarize(runs, args, argv)
+        if args.json:  # after every factor: a cut-short run still leaves its curve so far
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({"wall": result["fits"], "cpu": result["cpu_fits"]}, indent=1))
     return result
 
 
