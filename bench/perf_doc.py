@@ -73,13 +73,18 @@ def memory_section(result: dict, scaling: dict | None) -> list[str]:
                 "(bench/scaling.py). In local mode the executors are threads of the driver JVM, so the JVM "
                 "column is driver + executor heap; Python workers are the pyspark.daemon processes "
                 "(Arrow batches, MinHash, tokenizers) summed at each sample.", "",
-                "| stage | JVM (driver+executors) MiB | Python driver MiB | Python workers MiB | CPU-s |",
-                "|---|---|---|---|---|"]
+                "| stage | rows in → out | wall s | CPU-s | JVM (driver+executors) MiB | Python driver MiB | Python workers MiB |",
+                "|---|---|---|---|---|---|---|"]
         for name, s in sorted(run["stages"].items(), key=lambda kv: kv[1]["start"]):
             p = s["peak_rss_mib"]
-            out.append(f"| {name} | {p['jvm']} | {p['py_driver']} | {p['py_workers']} | {_fmt(s.get('cpu_s'), 1)} |")
+            out.append(f"| {name} | {s['rows_in']:,} → {s['rows_out']:,} | {s['seconds']:.1f} | {_fmt(s.get('cpu_s'), 1)} | "
+                       f"{p['jvm']} | {p['py_driver']} | {p['py_workers']} |")
         p = run["peak_rss_mib"]
-        out += [f"| whole job | {p['jvm']} | {p['py_driver']} | {p['py_workers']} | {_fmt(run.get('total_cpu_s'), 1)} |", ""]
+        out += [f"| whole job | | {run['total_s']:.1f} | {_fmt(run.get('total_cpu_s'), 1)} | {p['jvm']} | {p['py_driver']} | "
+                f"{p['py_workers']} |", "",
+                "The JVM's resident size only grows (the heap, once touched, is not given back), so its per-stage "
+                "peak is the high-water mark up to that stage; the stage where it jumps is the one that needed it. "
+                "Python figures are per stage (workers are re-used and can exit between stages).", ""]
     return out
 
 
@@ -89,13 +94,18 @@ def scaling_section(scaling: dict | None) -> list[str]:
                 "bench/results/scaling-<date>.json`.", ""]
     factors = [str(f) for f in scaling["factors"]]
     runs = scaling["runs"]
-    out = ["## Scaling: the full CPU pipeline on 1×, 2×, 4×, 8× a base corpus", "",
+    asked = scaling.get("factors_asked", scaling["factors"])
+    missing = [f for f in asked if f not in scaling["factors"]]
+    out = ["## Scaling: the full CPU pipeline on " + ", ".join(f"{f}×" for f in scaling["factors"]) +
+           " a base corpus", "",
            f"Command: `{scaling['command']}` (result: `{scaling.get('file', '')}`). Base: the first "
            f"{scaling['base_shards']} shards of data/corpus (chosen so that four full pipeline runs fit the time "
            "box on a loaded 2-core machine). Copy k > 0 of each shard renames repo_name/path and suffixes every "
            "identifier in the content, so dedup sees new, non-duplicate files. Each run is a fresh "
            "`./spark-submit.sh jobs/pipeline.py` (local[*] = 2 cores): start-up is time from launch to the start of "
-           "the first stage (JVM, Python, imports, session).", "",
+           "the first stage (JVM, Python, imports, session)." +
+           (f" Asked for {', '.join(f'{f}×' for f in asked)}; " + ", ".join(f"{f}×" for f in missing) +
+            " did not finish within the time box (factors ran in the order asked)." if missing else ""), "",
            "| factor | raw MB | shards | total s | total CPU-s | start-up s | MB/s (wall, incl. start-up) | load avg |",
            "|---|---|---|---|---|---|---|---|"]
     for f in factors:
@@ -103,7 +113,9 @@ def scaling_section(scaling: dict | None) -> list[str]:
         out.append(f"| {f}× | {r['raw_mb']} | {r['shards']} | {r['total_s']} | {_fmt(r.get('total_cpu_s'), 1)} | "
                    f"{r['startup_s']} | {r['mb_s']} | {r['load_average'][0]}→{r['load_average'][1]} |")
     stages = sorted(runs[factors[0]]["stages"], key=lambda n: runs[factors[0]]["stages"][n]["start"])
-    out += ["", "Seconds per stage (wall), and the least-squares fit time = a + b·MB over the four runs "
+    if len(factors) < 2:
+        return out + ["", "One size only so far: no fit and no extrapolation.", ""]
+    out += ["", f"Seconds per stage (wall), and the least-squares fit time = a + b·MB over the {len(factors)} runs "
             "(a: fixed cost of the stage — scheduling, session work, bounded samples; b: per-byte cost; "
             "1/b: marginal MB/s). CPU-seconds are summed over the job's processes (JVM, Python driver, workers).", "",
             "| stage | " + " | ".join(f"{f}× s" for f in factors) + " | a (s) | b (s/MB) | marginal MB/s | "
