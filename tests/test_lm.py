@@ -315,6 +315,9 @@ def test_first_block_cuts_at_the_next_top_level_statement():
     assert first_block(body) == "\n    return n\n"
     assert first_block("\n    if x:\n        y\nprint(1)") == "\n    if x:\n        y"
     assert first_block("\n    # inner comment kept\n    x = 1\n# top\n") == "\n    # inner comment kept\n    x = 1"
+    # after a prompt ending in a newline the very first line can already be the next function
+    assert first_block("def other():\n    pass", at_line_start=True) == ""
+    assert first_block("    return 1\ndef g():", at_line_start=True) == "    return 1"
 
 
 def test_generate_job_writes_json_and_markdown(tiny_model_dir, tmp_path):
@@ -367,3 +370,21 @@ def test_eval_humaneval_job_pairs_n_with_temperatures(tiny_model_dir, tmp_path):
     runs = json.loads((tmp_path / "he.json").read_text())["models"][0]["runs"]
     assert [(r["sampling"]["temperature"], r["sampling"]["n"]) for r in runs] == [(0.2, 1), (0.8, 2)]
     assert main(args + ["--n", "1", "--n", "2", "--n", "3"]) == 2
+
+
+def test_report_section_renders_the_gpu_run_results(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    report = pytest.importorskip("codecorpus.report")
+    from codecorpus.config import Config
+    from codecorpus.lm.report import report_section
+
+    ctx = report.ReportContext(cfg=Config(), root=str(tmp_path), folder=str(tmp_path))
+    assert report_section(ctx) is None  # nothing copied yet: no section
+    results = Path(__file__).resolve().parents[1] / "bench" / "results" / "2026-11-29-gpu-run"
+    (tmp_path / "lm").mkdir()
+    for name in ("train_code.json", "train_prose.json", "generate.json", "humaneval.json", "throughput.json"):
+        shutil.copy(results / name, tmp_path / "lm" / name)
+    out = report_section(ctx)
+    assert "111,008,256" in out and "UDA is" in out and "pass@10" in out and "7.15x" in out
