@@ -7,6 +7,7 @@ executors. Each stage module may contribute a section with `report_section(ctx)`
 from __future__ import annotations
 
 import html
+import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,11 +65,13 @@ def render(ctx: ReportContext) -> str:
 
     sections = [("Stages", "<p>Every stage accounts for its rows: in = out + dropped + quarantined.</p>"
                  + ctx.table(funnel_rows(ctx.counts)))]
-    for stage in STAGES:
+    # Stage sections in pipeline order, then the on-purpose stages that leave JSON under the root
+    # (the GPU run's results copied to <output>/lm/).
+    for stage in [*STAGES, "lm"]:
         if stage == NAME:
             continue
         try:
-            mod = module_for(stage)
+            mod = importlib.import_module("codecorpus.lm.report") if stage == "lm" else module_for(stage)
         except ImportError:
             continue  # a stage not installed in this build
         fn = getattr(mod, "report_section", None)
