@@ -106,8 +106,10 @@ def bench_ingest(a, corpus, shards, work) -> dict:
             "data": f"{r['data_mb']:.0f} MB raw JSON, {r['shards']} shards", "raw": r}
 
 
-def ingest_output(corpus: str, work: Path) -> str:
+def ingest_output(corpus: str, work: Path, given: str | None = None) -> str:
     """A Parquet ingest output of the bench corpus, input for the dedup and clean benches (not timed)."""
+    if given:
+        return given
     out = work / "ingest-run"
     if not (out / "_stages" / "ingest.json").exists():
         sh(["./spark-submit.sh", "--master", "local[2]", "jobs/ingest.py", "--set", f"input={corpus}",
@@ -120,28 +122,22 @@ def bench_clean(a, corpus, shards, work) -> dict | None:
     if not script.exists():
         log("bench/clean.py not there yet: clean skipped")
         return None
-    helptext = subprocess.run([PY, script, "--help"], cwd=ROOT, capture_output=True, text=True).stdout
     out = work / "clean.json"
-    cmd = [PY, script]
-    if "--corpus" in helptext:
-        cmd += ["--corpus", corpus]
-    if "--input" in helptext:
-        cmd += ["--input", ingest_output(corpus, work)]
-    if "--repeats" in helptext:
-        cmd += ["--repeats", a.repeats]
-    if "--json" in helptext:
-        cmd += ["--json", out]
-    stdout = sh(cmd, work / "clean.log")
-    r = json.loads(out.read_text()) if out.exists() else {"stdout_tail": stdout[-2000:]}
-    ours = r.get("ours_mb_s") or (r.get("ours", {}).get("mb_per_s") if isinstance(r.get("ours"), dict) else None)
-    peer = r.get("peer_mb_s") or (r.get("peer", {}).get("mb_per_s") if isinstance(r.get("peer"), dict) else None)
-    ratio = r.get("ratio_median") or r.get("ratio") or r.get("speedup_wall")
-    return {"stage": "clean", "ours": f"{ours} MB/s" if ours else "see raw", "peer": f"{peer} MB/s" if peer else "see raw",
-            "ratio": ratio, "data": r.get("data_mb") and f"{r['data_mb']} MB" or "see raw", "raw": r}
+    cmd = [PY, script, "--input", ingest_output(corpus, work, a.ingest_output), "--repeats", a.repeats, "--json", out]
+    if a.dedup_limit:
+        cmd += ["--limit", a.dedup_limit]
+    sh(cmd, work / "clean.log")
+    r = json.loads(out.read_text())
+    return {"stage": "clean (filters + exact dedup + decontamination)", "ours": f"{r['ours_mb_s']} MB/s",
+            "peer": f"{r['peer_mb_s']} MB/s ({r['peer']})", "ratio": r["ratio_median"],
+            "ratio_runs": [round(p / o, 2) for o, p in zip(r["ours_s"], r["peer_s"])],
+            "cpu_ratio": r.get("cpu_ratio_peer_over_ours"),
+            "data": f"{r['data_mb']} MB content, {r['files']:,} files; same files kept: {r.get('identical_kept')}",
+            "raw": r}
 
 
 def bench_dedup(a, corpus, shards, work) -> dict:
-    src = ingest_output(corpus, work)
+    src = ingest_output(corpus, work, a.ingest_output)
     runs = []
     for i in range(a.repeats):  # one ours/datasketch pair per call
         out = work / f"dedup-{i}.json"
@@ -258,6 +254,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tokenizer-mb", type=int, help="MB sampled for the tokenizer (default 100; --quick 3)")
     ap.add_argument("--tokenize-shards", type=int, help="shards for tokenize (default 24; --quick 4)")
     ap.add_argument("--vocab", type=int, default=32768)
+    ap.add_argument("--ingest-output", help="an existing ingest output of the bench corpus for clean/dedup")
     ap.add_argument("--scaling", action="store_true", help="also run bench/scaling.py (long)")
     ap.add_argument("--work", default="/tmp/bench_run_all")
     ap.add_argument("--merge", action="store_true",
