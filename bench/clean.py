@@ -1,0 +1,348 @@
+"""Throughput of the clean stage (MB/s of content) next to the book's way of running the same
+filters (Hugging Face `datasets` `map`/`filter` with `num_proc`), on the same rows, in the same
+run, and whether both keep exactly the same files.
+
+Ours: the whole stage under Spark (`--master` cores): one Arrow pass measuring every file,
+exact dedup (one shuffle), licence/quality/secret decisions in SQL, the decontamination
+matcher over Arrow batches, both outputs written as Parquet.
+Theirs: `load_dataset("parquet")` of the same rows, `map(measure, num_proc)` with
+CodeParrot's per-example functions (`np.mean` of `isalnum` per character, per-line loops), a
+deterministic representative per hash (the same rank as ours, computed on the driver: the
+original's first-seen `uniques` set is neither deterministic nor correct with num_proc > 1),
+`filter(keep, num_proc)` with the same thresholds, seeded draws, licence policy, secret regexes
+(Python `re`) and a plain every-string-against-every-file decontamination, then the kept rows
+written as Parquet.
+
+Also measured once, on a sample: the per-file measurements as Python over Arrow batches (what
+the stage runs) against the same measurements as Spark SQL expressions (`filters.sql_features`),
+and the anchored decontamination matcher against the plain loop.
+
+    .venv/bin/python bench/clean.py --input /tmp/me/out/ingest [--limit 5000] [--repeats 1]
+        [--master local[2]] [--num-proc 2] [--json out.json]
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as `python bench/clean.py`, this folder comes first on sys.path, and bench/tokenize.py
+# would shadow the standard module: leave the folder out.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import argparse  # noqa: E402
+import glob  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+# ------------------------------------------------------------------------------ shared helpers
+
+
+def load(folder: str, limit: int | None) -> pa.Table:
+    files = sorted(glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True))
+    if not files:
+        raise SystemExit(f"no Parquet files under {folder}")
+    from codecorpus.io.shards import TYPED_COLUMNS
+
+    table = pa.concat_tables(pq.read_table(f, columns=TYPED_COLUMNS) for f in files).sort_by("id")
+    return table.slice(0, limit) if limit else table
+
+
+def cpu_tree(pid: int) -> float:
+    """CPU seconds of a process and its live descendants (Linux /proc)."""
+    ticks, stats = os.sysconf("SC_CLK_TCK"), {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, (0, 0))[1]
+        todo.extend(c for c, (ppid, _) in stats.items() if ppid == p)
+    return total / ticks
+
+
+# -------------------------------------------------------------------------------------- ours
+
+
+def spark_session(master: str):
+    from pyspark.sql import SparkSession
+
+    from codecorpus.spark import REQUIRED_CONF
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName("bench-clean").config("spark.ui.enabled", "false")
+    for line in (ROOT / "conf" / "spark-defaults.conf").read_text().splitlines():  # as spark-submit.sh
+        parts = line.split(None, 1)
+        if len(parts) == 2 and not parts[0].startswith("#"):
+            builder = builder.config(parts[0], parts[1].strip())
+    for key, value in {**REQUIRED_CONF, "spark.ui.showConsoleProgress": "false"}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def run_ours(spark, root: str, overrides: list[str]) -> dict:
+    from codecorpus.config import load_config
+    from codecorpus.stages import run_one
+
+    cfg = load_config(None, [f"output={root}", *overrides])
+    jvm = spark.sparkContext._gateway.proc.pid  # local mode: executors and Python workers live under it
+    cpu_before, started = cpu_tree(jvm), time.perf_counter()
+    counts = run_one(spark, cfg, "clean", force=True)
+    seconds = time.perf_counter() - started
+    cpu = cpu_tree(jvm) - cpu_before
+    kept = spark.read.parquet(f"{root}/clean").select("id").toPandas()["id"].tolist()
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1), "kept": len(kept),
+            "dropped": counts.dropped, "kept_ids": sorted(kept)}
+
+
+# ------------------------------------------------------------------------------ theirs (book)
+
+# The per-example functions in the style of CodeParrot's preprocessing.py (row at a time).
+
+def _line_stats(text):
+    lengths = [len(line) for line in text.splitlines()]
+    if not lengths:  # the original crashes on max([]); ours: an empty file has 0
+        return 0, 0.0
+    return max(lengths), float(np.mean(lengths))
+
+
+def _alpha_frac(text):
+    return float(np.mean([ch.isalnum() for ch in text])) if text else float("nan")
+
+
+def _first_lines_contain(text, markers, width):
+    for _, line in zip(range(width), text.splitlines()):
+        low = line.lower()
+        if any(m in low for m in markers):
+            return True
+    return False
+
+
+def _config_or_test(text, width, coeff):
+    if _first_lines_contain(text, ("unit tests", "test file", "configuration file"), width):
+        return True
+    threshold = int(coeff * text.count("\n"))
+    n_config = n_test = 0
+    for line in text.splitlines():
+        low = line.lower()
+        n_config += low.count("config")
+        n_test += low.count("test")
+        if n_config > threshold or n_test > threshold:
+            return True
+    return False
+
+
+def _has_no_keywords(text):
+    for line in text.splitlines():
+        low = line.lower()
+        if any(k in low for k in ("def ", "class ", "for ", "while ")):
+            return False
+    return True
+
+
+def _few_assignments(text, minimum):
+    n = 0
+    for line in text.splitlines():
+        n += line.count("=")
+        if n >= minimum:
+            return False
+    return True
+
+
+def measure_example(example, width, coeff, min_assign):
+    text = example["content"]
+    line_max, line_mean = _line_stats(text)
+    return {"hash": hashlib.md5(re.sub(r"\s+", "", text).encode("utf-8")).hexdigest(),
+            "line_max": line_max, "line_mean": line_mean, "alpha_frac": _alpha_frac(text),
+            "autogenerated": _first_lines_contain(text, ("auto-generated", "autogenerated",
+                                                         "automatically generated"), width),
+            "config_or_test": _config_or_test(text, width, coeff),
+            "has_no_keywords": _has_no_keywords(text),
+            "has_few_assignments": _few_assignments(text, min_assign)}
+
+
+def keep_example(example, keepers, c, needles, secret_patterns):
+    from codecorpus.clean.decontam import naive_contains_any
+    from codecorpus.clean.filters import file_uniform_py
+    from codecorpus.clean.licenses import license_ok_py
+
+    fid, text = example["id"], example["content"]
+    if fid not in keepers or not license_ok_py(c, example["license"]):
+        return False
+    if example["autogenerated"] or example["line_max"] > c.line_max or example["line_mean"] > c.line_mean:
+        return False
+    if example["alpha_frac"] < c.alpha_frac:  # NaN (empty file) compares false: kept, as in the original
+        return False
+    if example["config_or_test"] and file_uniform_py(c.seed, "config_or_test", fid) < c.config_or_test_prob:
+        return False
+    if example["has_no_keywords"] and file_uniform_py(c.seed, "has_no_keywords", fid) < c.no_keywords_prob:
+        return False
+    if example["has_few_assignments"]:
+        return False
+    if c.secrets == "drop" and any(p.search(text) for p in secret_patterns):
+        return False
+    return not (needles and naive_contains_any(needles, text))
+
+
+def run_theirs(table: pa.Table, work: str, overrides: list[str], num_proc: int) -> dict:
+    import datasets
+
+    from codecorpus.clean.licenses import license_ok_py
+    from codecorpus.clean.secrets import SECRET_PATTERNS, python_pattern
+    from codecorpus.clean.stage import load_needles
+    from codecorpus.config import load_config
+
+    datasets.disable_progress_bars()
+    c = load_config(None, overrides).clean
+    needles = load_needles(c)[0] if c.decontaminate else []
+    if c.token_ratio_tokenizer:
+        raise SystemExit("the book-style peer here has no token_ratio filter: leave clean.token_ratio_tokenizer unset")
+    if c.emails or c.secrets == "redact":
+        raise SystemExit("compare kept sets with clean.secrets=drop and emails off")
+    src = f"{work}/input.parquet"
+    pq.write_table(table, src)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = time.process_time() + usage.ru_utime + usage.ru_stime
+    started = time.perf_counter()
+    ds = datasets.load_dataset("parquet", data_files=src, split="train", cache_dir=f"{work}/hf-cache")
+    ds = ds.map(measure_example, num_proc=num_proc,
+                fn_kwargs={"width": c.scan_width, "coeff": c.config_or_test_coeff, "min_assign": c.min_assignments})
+    # One representative per hash, by the same rank as ours (permissive licence, repo, path, id).
+    meta = ds.select_columns(["hash", "license", "repo_name", "path", "id"]).to_pandas()
+    meta["rank"] = [0 if license_ok_py(c, v) else 1 for v in meta["license"]]
+    keepers = set(meta.sort_values(["hash", "rank", "repo_name", "path", "id"])
+                  .drop_duplicates("hash")["id"].tolist())
+    patterns = [re.compile(python_pattern(p.pattern)) for p in SECRET_PATTERNS]
+    kept = ds.filter(keep_example, num_proc=num_proc,
+                     fn_kwargs={"keepers": keepers, "c": c, "needles": needles, "secret_patterns": patterns})
+    kept.to_parquet(f"{work}/kept.parquet")
+    seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() + usage.ru_utime + usage.ru_stime - cpu_before
+    ids = sorted(kept["id"])
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1), "kept": len(ids), "kept_ids": ids}
+
+
+# ----------------------------------------------------------------------------- the two parts
+
+
+def measure_parts(spark, table: pa.Table, overrides: list[str], sample: int) -> dict:
+    """Python-over-Arrow measurements vs the same in Spark SQL; anchored vs plain matcher."""
+    from pyspark.sql import functions as F
+
+    from codecorpus.clean import filters, secrets
+    from codecorpus.clean.decontam import Matcher, naive_contains_any
+    from codecorpus.clean.features import features_udf
+    from codecorpus.clean.stage import load_needles
+    from codecorpus.config import load_config
+
+    c = load_config(None, overrides).clean
+    part = table.slice(0, sample).select(["id", "content"])
+    mb = sum(len(t.encode()) for t in part.column("content").to_pylist()) / 1e6
+    df = spark.createDataFrame(part.to_pandas()).repartition(2).cache()
+    df.count()
+    out = {"sample_files": part.num_rows, "sample_mb": round(mb, 1)}
+    for name, col in (("features_arrow_python", features_udf(c.scan_width, secrets.hint_table())(F.col("content"))),
+                      ("features_spark_sql", filters.sql_features(F.col("content"), c.scan_width))):
+        started = time.perf_counter()
+        df.select(col.alias("f")).write.format("noop").mode("overwrite").save()
+        out[f"{name}_mb_s"] = round(mb / (time.perf_counter() - started), 2)
+    df.unpersist()
+    needles = load_needles(c)[0] if c.decontaminate else []
+    texts = part.column("content").to_pylist()
+    matcher = Matcher(needles)
+    started = time.process_time()
+    anchored = [matcher.contains_any(t) for t in texts]
+    out["decontam_anchored_mb_s"] = round(mb / (time.process_time() - started), 2)
+    started = time.process_time()
+    plain = [naive_contains_any(needles, t) for t in texts]
+    out["decontam_plain_mb_s"] = round(mb / (time.process_time() - started), 2)
+    out["decontam_same_answers"] = anchored == plain
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--input", default=str(ROOT / "out" / "ingest"), help="an ingest output folder (Parquet)")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N files by id (0 = all)")
+    ap.add_argument("--repeats", type=int, default=1, help="ours/theirs pairs, interleaved")
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--num-proc", type=int, default=2, help="datasets map/filter processes")
+    ap.add_argument("--parts-sample", type=int, default=3000, help="files for the two part measurements")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args(argv)
+
+    table = load(args.input, args.limit or None)
+    files = table.num_rows
+    mb = sum(len(t.encode()) for t in table.column("content").to_pylist()) / 1e6
+    print(f"{files:,} files, {mb:,.1f} MB of content", flush=True)
+    spark = spark_session(args.master)
+    pairs = []
+    try:
+        for i in range(args.repeats):
+            root = tempfile.mkdtemp(prefix="bench-clean-ours-")
+            work = tempfile.mkdtemp(prefix="bench-clean-hf-")
+            try:
+                os.makedirs(f"{root}/ingest")
+                pq.write_table(table, f"{root}/ingest/part-0.parquet")
+                ours = run_ours(spark, root, args.overrides)
+                print(f"ours #{i + 1}: {ours['seconds']} s, cpu {ours['cpu_seconds']} s, kept {ours['kept']:,}", flush=True)
+                theirs = run_theirs(table, work, args.overrides, args.num_proc)
+                print(f"datasets #{i + 1}: {theirs['seconds']} s, cpu {theirs['cpu_seconds']} s, "
+                      f"kept {theirs['kept']:,}", flush=True)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+                shutil.rmtree(work, ignore_errors=True)
+            pairs.append((ours, theirs))
+        parts = measure_parts(spark, table, args.overrides, args.parts_sample)
+    finally:
+        spark.stop()
+
+    ours, theirs = pairs[-1]
+    ratios = [t["seconds"] / o["seconds"] for o, t in pairs]
+    result = {
+        "files": files, "data_mb": round(mb, 1), "master": args.master, "num_proc": args.num_proc,
+        "ours_s": [o["seconds"] for o, _ in pairs], "peer_s": [t["seconds"] for _, t in pairs],
+        "ours_mb_s": round(mb / statistics.median(o["seconds"] for o, _ in pairs), 2),
+        "peer_mb_s": round(mb / statistics.median(t["seconds"] for _, t in pairs), 2),
+        "peer": f"datasets map/filter num_proc={args.num_proc}",
+        "ratio_median": round(statistics.median(ratios), 2),
+        "cpu_ratio_peer_over_ours": round(theirs["cpu_seconds"] / max(ours["cpu_seconds"], 0.1), 2),
+        "ours_cpu_s": ours["cpu_seconds"], "peer_cpu_s": theirs["cpu_seconds"],
+        "kept_ours": ours["kept"], "kept_peer": theirs["kept"],
+        "identical_kept": all(o["kept_ids"] == t["kept_ids"] for o, t in pairs),
+        "only_ours": len(set(ours["kept_ids"]) - set(theirs["kept_ids"])),
+        "only_peer": len(set(theirs["kept_ids"]) - set(ours["kept_ids"])),
+        "dropped_ours": ours["dropped"], "parts": parts,
+        "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
