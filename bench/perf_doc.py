@@ -19,13 +19,16 @@ def _fmt(x, nd=2):
 
 def stage_table(result: dict) -> list[str]:
     m = result["machine"]
-    lines = ["| stage | ours | peer (same run) | ratio (median of pairs) | ratio per pair | CPU ratio | data | machine |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| stage | ours | peer (same run) | ratio (median of pairs) | ratio per pair | CPU ratio | data | machine | "
+             "ended at (load avg) |", "|---|---|---|---|---|---|---|---|---|"]
     where = f"{m['cores']} cores, {m['ram_gib']} GiB"
-    for row in result["stages"].values():
+    order = ["limits", "ingest", "clean", "dedup", "tokenizer", "tokenize"]
+    for name in sorted(result["stages"], key=lambda n: order.index(n) if n in order else len(order)):
+        row = result["stages"][name]
+        la = row.get("load_average", ["?", "?"])
         lines.append(f"| {row['stage']} | {row['ours']} | {row['peer']} | {_fmt(row.get('ratio'))} | "
                      f"{', '.join(map(str, row.get('ratio_runs', []))) or '–'} | {_fmt(row.get('cpu_ratio'))} | "
-                     f"{row['data']} | {where} |")
+                     f"{row['data']} | {where} | {row.get('run_at', '–')} ({la[0]}→{la[1]}) |")
     for name, err in result.get("errors", {}).items():
         lines.append(f"| {name} | failed: {err} | | | | | | |")
     return lines
@@ -240,7 +243,9 @@ def render_doc(result: dict, scaling: dict | None) -> str:
             "MinHashLSH, same threshold and permutations; tokenizer — bare `tokenizers` BPE trainer on the same "
             "files held in a list (must yield the identical tokenizer.json, checked); tokenize — "
             "`Dataset.map(tokenizer, batched=True, num_proc=2)` (tokenize only; ours also packs and writes). "
-            "Clean vs the book's `datasets` map/filter: bench/clean.py (a colleague's) when present.", ""]
+            "clean — the book's `datasets` map/filter implementation of the same filters, num_proc=2, whose kept "
+            "files are checked to be exactly ours. Some benches ran side by side (each pair inside one bench "
+            "saw the same conditions); the last column gives when each ended and the load around it.", ""]
     slower = [r["stage"] for r in result["stages"].values() if r.get("ratio") is not None and r["ratio"] < 1]
     faster = [r["stage"] for r in result["stages"].values() if r.get("ratio") is not None and r["ratio"] >= 1]
     if slower:
