@@ -129,16 +129,6 @@ class SampleStream:
         self.seconds = round(time.time() - self._started, 3)
         self._log(time.time(), done=True)
 
-    def batches(self, size: int = 256) -> Iterator[list[str]]:
-        batch: list[str] = []
-        for text in self:
-            batch.append(text)
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-
     def _log(self, now: float, done: bool = False) -> None:
         elapsed = max(now - self._started, 1e-9)
         log.info("[%s] %s%s/%s files, %.1f MB, %.0f files/s, %.1f MB/s, driver peak RSS %.0f MiB",
