@@ -23,7 +23,8 @@ def stage_table(result: dict) -> list[str]:
              "ended at (load avg) |", "|---|---|---|---|---|---|---|---|---|"]
     where = f"{m['cores']} cores, {m['ram_gib']} GiB"
     order = ["limits", "ingest", "clean", "dedup", "tokenizer", "tokenize"]
-    for name in sorted(result["stages"], key=lambda n: order.index(n) if n in order else len(order)):
+    for name in sorted(result["stages"], key=lambda n: (order.index(n.split("@")[0]) if n.split("@")[0] in order
+                                                           else len(order), n)):
         row = result["stages"][name]
         la = row.get("load_average", ["?", "?"])
         lines.append(f"| {row['stage']} | {row['ours']} | {row['peer']} | {_fmt(row.get('ratio'))} | "
@@ -35,7 +36,7 @@ def stage_table(result: dict) -> list[str]:
 
 
 def limits_section(result: dict) -> list[str]:
-    lim = result["stages"].get("limits")
+    lim = result["stages"].get("limits")  # the quick run's: the limit does not depend on corpus size
     if not lim:
         return []
     r = lim["raw"]
@@ -101,7 +102,9 @@ def scaling_section(scaling: dict | None) -> list[str]:
     missing = [f for f in asked if f not in scaling["factors"]]
     out = ["## Scaling: the full CPU pipeline on " + ", ".join(f"{f}×" for f in scaling["factors"]) +
            " a base corpus", "",
-           f"Command: `{scaling['command']}` (result: `{scaling.get('file', '')}`). Base: the first "
+           f"Command: `{scaling['command']}` (result: `{scaling.get('file', '')}`"
+           + (f"; other runs, same script: {', '.join(f'`{o}`' for o in scaling['others'])}" if scaling.get("others") else "")
+           + "). Base: the first "
            f"{scaling['base_shards']} shards of data/corpus (chosen so that four full pipeline runs fit the time "
            "box on a loaded 2-core machine). Copy k > 0 of each shard renames repo_name/path and suffixes every "
            "identifier in the content, so dedup sees new, non-duplicate files. Each run is a fresh "

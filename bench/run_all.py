@@ -217,15 +217,21 @@ def bench_tokenize(a, corpus, shards, work) -> dict:
 # ---- the doc ------------------------------------------------------------------------------
 
 def latest_scaling() -> dict | None:
-    files = sorted(RESULTS.glob("scaling-*.json"))
-    return json.loads(files[-1].read_text()) | {"file": str(files[-1].relative_to(ROOT))} if files else None
+    """The scaling result with the most sizes (the newest among equals); the others are named in the doc."""
+    runs = [(json.loads(f.read_text()), f) for f in sorted(RESULTS.glob("scaling-*.json"))]
+    if not runs:
+        return None
+    best, f = max(runs, key=lambda rf: (len(rf[0]["factors"]), rf[1].name))
+    return best | {"file": str(f.relative_to(ROOT)),
+                   "others": [str(g.relative_to(ROOT)) for _, g in runs if g != f]}
 
 
 def combine(results: list[dict]) -> dict:
     """One result from several run_all result files of the same day (stages merged, later wins)."""
     out = dict(results[0], stages={}, errors={})
-    for r in results:
-        out["stages"].update(r["stages"])
+    for i, r in enumerate(results):
+        for name, row in r["stages"].items():  # the same stage at another size: both rows kept
+            out["stages"][name if name not in out["stages"] else f"{name}@{i}"] = row
         out["errors"] = {k: v for k, v in {**out["errors"], **r.get("errors", {})}.items() if k not in out["stages"]}
     if len(results) > 1:
         out["command"] = "; ".join(r["command"] for r in results)
