@@ -262,6 +262,18 @@ def render_doc(result: dict, scaling: dict | None) -> str:
                 "ratios say where the break-even is not; the per-byte slopes of the scaling run, and the peers' "
                 "memory (they hold the corpus in one process), are what carries to the 180 GB dump. The full "
                 "(non-quick) `make bench` measures the same pairs on the whole corpus.", ""]
+    ingests = [r for n, r in result["stages"].items() if n.split("@")[0] == "ingest" and r.get("ratio")]
+    if len(ingests) > 1:
+        big = max(ingests, key=lambda r: r["raw"]["data_mb"])
+        small = min(ingests, key=lambda r: r["raw"]["data_mb"])
+        out += [f"Ingest was also measured on the whole corpus ({big['raw']['data_mb']:.0f} MB): ratio "
+                f"{big['ratio']} against {small['ratio']} on {small['raw']['data_mb']:.0f} MB. "
+                + ("So for ingest the gap is per byte, not a fixed cost: on 2 cores our ingest does more per record "
+                   "than `load_dataset` (per-line validation, quarantine rows with reasons, ids, zstd Parquet "
+                   "written from the executors), and that work is Python over Arrow batches inside Spark's "
+                   "workers. Its case is the cluster, where it spreads over every executor while `datasets` "
+                   "stays on one machine, and the bounded memory; on one 2-core box `datasets` is the faster "
+                   "ingest." if big["ratio"] < 1 else "At that size we are ahead."), ""]
     out += limits_section(result)
     out += memory_section(result, scaling)
     out += scaling_section(scaling)
