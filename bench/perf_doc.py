@@ -103,7 +103,8 @@ def scaling_section(scaling: dict | None) -> list[str]:
     out = ["## Scaling: the full CPU pipeline on " + ", ".join(f"{f}×" for f in scaling["factors"]) +
            " a base corpus", "",
            f"Command: `{scaling['command']}` (result: `{scaling.get('file', '')}`"
-           + (f"; other runs, same script: {', '.join(f'`{o}`' for o in scaling['others'])}" if scaling.get("others") else "")
+           + ("; other runs of the same script: " + ", ".join("`" + o["file"] + "`" for o in scaling["others"])
+              + ", summarized below" if scaling.get("others") else "")
            + "). Base: the first "
            f"{scaling['base_shards']} shards of data/corpus (chosen so that four full pipeline runs fit the time "
            "box on a loaded 2-core machine). Copy k > 0 of each shard renames repo_name/path and suffixes every "
@@ -148,6 +149,11 @@ def scaling_section(scaling: dict | None) -> list[str]:
             + f" In CPU-seconds the whole job is {ct['a_s']:.0f} CPU-s fixed + {ct['b_s_per_mb']:.3f} CPU-s per MB: "
             "the fixed part dominates every run measured here (Spark jobs, scheduling, JVM and Python background "
             "work that grows with wall time under load).", ""]
+    for o in scaling.get("others", []):
+        out += [f"Other run `{o['file']}` (only the sizes it finished; a run stops at the first failed pipeline): "
+                + "; ".join(f"{f}× {r['raw_mb']} MB: {r['total_s']:.0f} s wall, {job_cpu(r):.0f} job CPU-s, start-up "
+                            f"{r['startup_s']:.0f} s, load {r['load_average'][0]}→{r['load_average'][1]}"
+                            for f, r in sorted(o["runs"].items(), key=lambda kv: int(kv[0]))) + ".", ""]
     out += extrapolation(scaling)
     return out
 

@@ -223,7 +223,7 @@ def latest_scaling() -> dict | None:
         return None
     best, f = max(runs, key=lambda rf: (len(rf[0]["factors"]), rf[1].name))
     return best | {"file": str(f.relative_to(ROOT)),
-                   "others": [str(g.relative_to(ROOT)) for _, g in runs if g != f]}
+                   "others": [{"file": str(g.relative_to(ROOT)), "runs": r["runs"]} for r, g in runs if g != f]}
 
 
 def combine(results: list[dict]) -> dict:
