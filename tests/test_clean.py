@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from codecorpus.clean import exact, filters, licenses, secrets
 from codecorpus.clean.decontam import Matcher, benchmark_needles, normalize
-from codecorpus.clean.features import features_udf, measure
+from codecorpus.clean.features import HintFinder, features_udf, measure
 from codecorpus.clean.stage import benchmark_records, load_needles
 from codecorpus.clean.transform import clean
 from codecorpus.config import CleanConfig, ConfigError, load_config
@@ -72,6 +72,7 @@ def humaneval_copy() -> str:
     return good("bench", mangled, "    y1 = 1\n")
 
 
+PEM_BODY = "MIIEowIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM4zYsd0X+/q"
 CASES = {
     # name: (content, expected reason); license mit unless the name says otherwise
     "good": (good("ok"), None),
@@ -101,7 +102,9 @@ CASES = {
     "empty": ("", "has_no_keywords"),
     "blank_lines": ("\n\n\t\n", "exact_duplicate"),  # of the empty file: no non-blank content
     "aws_key": (good("aws", "KEY = 'AKIAIOSFODNN7EXAMPLE'\n"), "secret"),
-    "private_key": (good("pem", 'PEM = """-----BEGIN RSA PRIVATE KEY-----\nMIIB\n"""\n'), "secret"),
+    "private_key": (good("pem", 'PEM = """-----BEGIN RSA PRIVATE KEY-----\n' + PEM_BODY + '\n"""\n'), "secret"),
+    "pem_header_only": (good("hdr", 'START = b"-----BEGIN OPENSSH PRIVATE KEY-----"\n'), None),
+    "enum_password": (good("enum", 'FORCE_CHANGE_PASSWORD = "FORCE_CHANGE_PASSWORD"\n'), None),
     "password_literal": (good("pw", 'DB_PASSWORD = "hunter2hunter2!"\n'), "secret"),
     "password_from_env": (good("env", 'password = os.environ["DB_PASSWORD"]\n'), None),
     "password_placeholder": (good("ph", 'password = "<your password here>"\n'), None),
@@ -230,7 +233,10 @@ def test_python_and_sql_measurements_match_preprocessing(spark):
         py = r["py"].asDict()
         assert {k: py[k] for k in want} == want, repr(s[:80])
         assert r["sql"].asDict() == want, repr(s[:80])
-    assert measure("KEY = 'AKIA'; Password = 1", 5, secrets.hint_table())[-1] == ["aws_access_key", "generic_secret"]
+    finder = HintFinder(secrets.hint_table())
+    assert measure("KEY = 'AKIA'; Password = 1", 5, finder)[-1] == ["aws_access_key", "generic_secret"]
+    assert finder.kinds("ghs_ sk_live_ hf_ AKIA AIza", "") == [
+        "aws_access_key", "github_token", "google_api_key", "huggingface_token", "stripe_key"]
 
 
 def test_whitespace_list_is_pythons():
@@ -238,8 +244,9 @@ def test_whitespace_list_is_pythons():
 
 
 def test_secret_patterns_agree_between_spark_and_python(spark):
-    samples = ["KEY = 'AKIAIOSFODNN7EXAMPLE'", "xAKIAIOSFODNN7EXAMPLE", "-----BEGIN OPENSSH PRIVATE KEY-----",
-               "ghp_" + "a" * 36, "Api_Key: 'abcdefghijklmnop'", "secret = 'short'", "pwd='x'",
+    samples = ["KEY = 'AKIAIOSFODNN7EXAMPLE'", "xAKIAIOSFODNN7EXAMPLE", "-----BEGIN OPENSSH PRIVATE KEY-----\\n"
+               + PEM_BODY, "ghp_" + "a" * 36, "Api_Key: 'abcdefgh12345678'", "secret = 'short'", "pwd='x'",
+               "-----BEGIN OPENSSH PRIVATE KEY-----", "api_key = 'abcdefghijklmnop'",
                "xoxb-1234567890-abc", "AIza" + "b" * 35, "sk_live_" + "c" * 24, "client_secret = u'0123456789abcdef'",
                "https://hooks.slack.com/services/T000/B000/XXXX", "plain code = 'value with spaces here'"]
     df = spark.createDataFrame([(i, s) for i, s in enumerate(samples)], "i INT, s STRING")

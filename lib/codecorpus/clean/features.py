@@ -62,8 +62,31 @@ def alnum_count(text: str) -> int:
     return len(_NON_ALNUM.sub("", text))
 
 
-def measure(text: str, scan_width: int, hints: list[tuple[str, tuple, bool]]) -> tuple:
-    """The FIELDS of one file; `hints` is [(kind, literals, look in lower-cased text)]."""
+class HintFinder:
+    """Which secret kinds' literal hints occur in a text: one regex pass over the text for the
+    case-sensitive hints and one over the lower-cased text for the others (about twice as fast
+    as testing each literal with `in`)."""
+
+    def __init__(self, hints: list[tuple[str, tuple, bool]]):
+        self.kind_of = {(lit, low): kind for kind, lits, low in hints for lit in lits}
+        exact = sorted(lit for lit, low in self.kind_of if not low)
+        lower = sorted(lit for lit, low in self.kind_of if low)
+        # Matches do not overlap. No hint can hide another kind's real match: where one hint's
+        # end could start another (an AWS prefix's "A" and "AIza"), that kind's pattern needs
+        # a non-word character before it. (A lookahead finding overlaps is 2-3 times slower.)
+        self.exact = re.compile("|".join(map(re.escape, exact))) if exact else None
+        self.lower = re.compile("|".join(map(re.escape, lower))) if lower else None
+
+    def kinds(self, text: str, lower: str) -> list[str]:
+        found = set()
+        for pattern, where, low in ((self.exact, text, False), (self.lower, lower, True)):
+            if pattern is not None:
+                found.update(self.kind_of[(m, low)] for m in set(pattern.findall(where)))
+        return sorted(found)
+
+
+def measure(text: str, scan_width: int, hints: HintFinder) -> tuple:
+    """The FIELDS of one file."""
     lines = text.splitlines()
     lengths = list(map(len, lines))
     lower = text.lower()
@@ -80,11 +103,11 @@ def measure(text: str, scan_width: int, hints: list[tuple[str, tuple, bool]]) ->
         text.count("\n"),
         text.count("="),
         any(k in lower for k in KEYWORDS),
-        [kind for kind, literals, in_lower in hints if any(h in (lower if in_lower else text) for h in literals)],
+        hints.kinds(text, lower),
     )
 
 
-def measure_batch(texts: list, scan_width: int, hints) -> pa.StructArray:
+def measure_batch(texts: list, scan_width: int, hints: HintFinder) -> pa.StructArray:
     columns = [[] for _ in FIELDS]
     for text in texts:
         values = measure(text, scan_width, hints) if text is not None else (None,) * len(FIELDS)
@@ -94,12 +117,14 @@ def measure_batch(texts: list, scan_width: int, hints) -> pa.StructArray:
     return pa.StructArray.from_arrays(arrays, names=[n for n, _ in FIELDS])
 
 
-def features_udf(scan_width: int, hints):
-    """An Arrow UDF: content -> struct of FIELDS (null content -> null fields)."""
+def features_udf(scan_width: int, hints: list[tuple[str, tuple, bool]]):
+    """An Arrow UDF: content -> struct of FIELDS (null content -> null fields). `hints` is
+    [(secret kind, literals, look in the lower-cased text)], `secrets.hint_table()`."""
     from pyspark.sql.functions import arrow_udf
 
     def features(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
+        finder = HintFinder(hints)
         for arr in batches:
-            yield measure_batch(arr.to_pylist(), scan_width, hints)
+            yield measure_batch(arr.to_pylist(), scan_width, finder)
 
     return arrow_udf(features, DDL)

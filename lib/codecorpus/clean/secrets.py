@@ -8,11 +8,13 @@ lists literal hints, one of which every match contains; the regex runs only on f
 contain a hint (Java tries a regex that starts with a lookbehind or a class at every position,
 about 20 times slower than a substring search).
 
-What is found: AWS access key ids, PEM private-key blocks, GitHub, Hugging Face, Slack and
-Stripe tokens, Slack webhooks, Google API keys, and a generic assignment of a quoted literal of
-12+ non-blank characters to a name that contains password/passwd/secret/api_key/access_key/
-auth_token/access_token/private_key/client_secret (`SECRET_KEY = '...'`, `"password": "..."`).
-Literals with spaces (`"<your password here>"`) are left alone.
+What is found: AWS access key ids, PEM private-key blocks with key material (a bare
+"-----BEGIN RSA PRIVATE KEY-----" string in a parser is not a key), GitHub, Hugging Face, Slack
+and Stripe tokens, Slack webhooks, Google API keys, and a generic assignment of a quoted literal
+of 12+ non-blank characters with at least one letter and one digit to a name that contains
+password/passwd/secret/api_key/access_key/auth_token/access_token/private_key/client_secret
+(`SECRET_KEY = 'k3y...'`, `"password": "..."`). Literals with spaces (`"<your password here>"`)
+and names without digits (`FORCE_CHANGE_PASSWORD = "FORCE_CHANGE_PASSWORD"`) are left alone.
 """
 from __future__ import annotations
 
@@ -39,6 +41,13 @@ class SecretPattern:
     hints_lowercase: bool = False  # hints are looked up in the lower-cased content
 
 
+# A key block: the header, 32+ base64 characters, then anything that can continue it in source
+# (base64, blanks, quotes, escaped newlines) up to the END line when there is one.
+_KEY_BODY = "[A-Za-z0-9+/=\\\\\"' \\t\\r\\n]*"
+# A generic secret is a literal with a letter and a digit: enum values and names such as
+# "FORCE_CHANGE_PASSWORD" or "secretsmanager" are not credentials.
+_LITERAL = "[^\"'\\x00-\\x20]"
+_HAS_LETTER_AND_DIGIT = f"(?={_LITERAL}*[0-9])(?={_LITERAL}*[A-Za-z])"
 _GENERIC_HINTS = ("passw", "secret", "apikey", "api_key", "accesskey", "access_key", "authtoken",
                   "auth_token", "accesstoken", "access_token", "privatekey", "private_key")
 _AWS_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA")
@@ -46,8 +55,9 @@ _AWS_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA")
 SECRET_PATTERNS: list[SecretPattern] = [
     SecretPattern("aws_access_key", _NOT_AFTER_WORD + "(?:" + "|".join(_AWS_PREFIXES) + ")[A-Z0-9]{16}"
                   + _NOT_BEFORE_WORD, PLACEHOLDER, _AWS_PREFIXES),
-    SecretPattern("private_key", "-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----", PLACEHOLDER,
-                  ("PRIVATE KEY",)),
+    SecretPattern("private_key", "-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[^A-Za-z0-9+/]{0,8}"
+                  "[A-Za-z0-9+/]{32}" + _KEY_BODY + "(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
+                  PLACEHOLDER, ("PRIVATE KEY",)),
     SecretPattern("github_token", _NOT_AFTER_WORD + "(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
                   PLACEHOLDER, ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
     SecretPattern("huggingface_token", _NOT_AFTER_WORD + "hf_[A-Za-z0-9]{34}" + _NOT_BEFORE_WORD, PLACEHOLDER,
@@ -58,9 +68,10 @@ SECRET_PATTERNS: list[SecretPattern] = [
     SecretPattern("google_api_key", _NOT_AFTER_WORD + "AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", PLACEHOLDER,
                   ("AIza",)),
     SecretPattern("stripe_key", _NOT_AFTER_WORD + "(?:sk|rk)_live_[0-9A-Za-z]{24,99}" + _NOT_BEFORE_WORD,
-                  PLACEHOLDER, ("_live_",)),
+                  PLACEHOLDER, ("k_live_",)),
     SecretPattern("generic_secret", "(" + _SECRET_NAME + "[A-Za-z0-9_]*[\"']?[ \\t]*[:=][ \\t]*[rbuRBU]{0,2}[\"'])"
-                  "[^\"'\\x00-\\x20]{12,}(?=[\"'])", "$1" + PLACEHOLDER, _GENERIC_HINTS, hints_lowercase=True),
+                  + _HAS_LETTER_AND_DIGIT + _LITERAL + "{12,}(?=[\"'])", "$1" + PLACEHOLDER, _GENERIC_HINTS,
+                  hints_lowercase=True),
 ]
 SECRET_KINDS = [p.kind for p in SECRET_PATTERNS]
 
