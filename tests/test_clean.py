@@ -285,8 +285,8 @@ def test_matcher_finds_reformatted_copies_only():
 
 def test_humaneval_needles_load(tmp_path):
     needles, info = load_needles(CleanConfig())
-    assert info["strings"] == len(needles) > 300 and info["skipped_short"] >= 4
-    assert "return x + y" not in needles  # too short: everywhere in real code
+    assert info["strings"] == len(needles) > 164 and info["skipped_short"] >= 20  # all 164 prompts kept
+    assert "return x + y" not in needles and "while b: a, b = b, a % b return a" not in needles
     own = tmp_path / "bench.jsonl.gz"
     with gzip.open(own, "wt") as f:
         f.write(json.dumps({"text": "Write a function that sums two lists elementwise", "code": "x"}) + "\n")
