@@ -290,7 +290,7 @@ def test_humaneval_needles_load(tmp_path):
     own = tmp_path / "bench.jsonl.gz"
     with gzip.open(own, "wt") as f:
         f.write(json.dumps({"text": "Write a function that sums two lists elementwise", "code": "x"}) + "\n")
-    needles, info = load_needles(CleanConfig(decontaminate=[str(own)]))
+    needles, info = load_needles(CleanConfig(decontaminate=[str(own)], decontam_min_chars=20))
     assert needles == ["Write a function that sums two lists elementwise"]
 
 
