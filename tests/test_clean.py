@@ -393,3 +393,16 @@ def test_stage_on_empty_input(spark, tmp_path):
     assert spark.read.parquet(str(root / "clean")).columns[-5:] == [
         "content_hash", "dup_group_size", "secret_kind", "redactions", "drop_reason"]
     assert spark.read.parquet(str(root / "rejects")).count() == 0
+
+
+def test_job_door_reports_user_errors_in_one_line(spark, tmp_path, capsys):
+    from clean import main  # jobs/clean.py
+
+    root = tmp_path / "out"
+    assert main(["--set", f"output={root}"]) == 2
+    assert "missing stage output" in capsys.readouterr().err
+    rows_df(spark, [(1, good("door"))]).write.parquet(str(root / "ingest"))
+    assert main(["--set", f"output={root}", "--set", f"clean.decontaminate={tmp_path}/none.jsonl"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: clean.decontaminate: benchmark file not found")
+    assert main(["--set", f"output={root}", "--set", "clean.secrets=sometimes"]) == 2

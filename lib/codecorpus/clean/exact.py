@@ -2,8 +2,8 @@
 
 The key is the MD5 of the content with every whitespace character removed, as codeparrot-clean
 computes it (`re.sub(r"\\s+", "", content)`), so variants that differ only in indentation or
-line endings collapse. "Whitespace" is exactly Python's `str.isspace()` set (the set `\\s`
-matches in a Python `str` regex), listed explicitly because Java's `\\s` is ASCII-only.
+line endings collapse. "Whitespace" is exactly Python's `str.isspace()` set (what `\\s`
+matches in a Python `str` regex); the Spark SQL twin lists it, as Java's `\\s` is ASCII-only.
 
 Of each group one representative is kept, chosen by a rank that does not depend on input order
 or partitioning: files whose licence passes the licence policy first, then the smallest
