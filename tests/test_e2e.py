@@ -44,16 +44,16 @@ def test_every_stage_completes_and_accounts_for_rows(local_run):
     assert (local_run / "dataset" / "train" / "_SUCCESS").exists()
 
 
-def test_datasets_memory_maps_and_streams_the_split(local_run):
+def test_datasets_memory_maps_and_streams_the_split(local_run, tmp_path):
     from datasets import load_dataset
 
-    ds = load_dataset(str(local_run / "dataset"))
+    ds = load_dataset(str(local_run / "dataset"), cache_dir=str(tmp_path / "hf"))
     split = load_counts(str(local_run), "split").extra["splits"]
     assert ds["train"].num_rows == split["train"]["files"]
     assert ds["valid"].num_rows == split["valid"]["files"] > 0
     assert ds["train"].cache_files, "expected an Arrow cache file that is memory-mapped"
     assert type(ds["train"].data).__name__ == "MemoryMappedTable"
-    stream = load_dataset(str(local_run / "dataset"), streaming=True)
+    stream = load_dataset(str(local_run / "dataset"), streaming=True, cache_dir=str(tmp_path / "hf"))
     first = next(iter(stream["train"]))
     assert set(first) >= {"repo_name", "path", "content", "license", "copies", "size"}
     assert isinstance(first["size"], int)

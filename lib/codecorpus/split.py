@@ -9,6 +9,7 @@ shard), so it needs no global ordering and gives the same answer on any cluster 
 from __future__ import annotations
 
 import math
+import os
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -41,8 +42,13 @@ def assign_split(df: DataFrame, cfg: SplitConfig) -> DataFrame:
     return df.withColumn("split", F.when(is_valid, "valid").otherwise("train"))
 
 
-def dataset_card(counts: dict, cfg: Config) -> str:
-    """README.md whose YAML `configs:` lets `datasets.load_dataset(<dir>)` find both splits."""
+def dataset_card(counts: dict, cfg: Config, files: dict[str, list[str]]) -> str:
+    """README.md whose YAML `configs:` lets `datasets.load_dataset(<dir>)` find both splits.
+
+    The files are listed by name rather than by a glob: `datasets` keys its cache on the folder
+    name and these strings, so a glob would serve a stale cached copy of an older run with the
+    same folder name; Spark's file names carry a per-write id, so listing them keys each run."""
+    listed = {s: "\n".join(f"    - {s}/{f}" for f in names) for s, names in files.items()}
     rows = "\n".join(f"| {s} | {counts[s]['files']:,} | {counts[s]['bytes'] / 1e6:,.1f} | {counts[s]['repos']:,} |"
                      for s in ("train", "valid"))
     return f"""---
@@ -50,9 +56,11 @@ configs:
 - config_name: default
   data_files:
   - split: train
-    path: train/*.parquet
+    path:
+{listed["train"]}
   - split: valid
-    path: valid/*.parquet
+    path:
+{listed["valid"]}
 task_categories:
 - text-generation
 tags:
@@ -94,7 +102,9 @@ def build(spark: SparkSession, cfg: Config, out: StageOutputs) -> Counts:
         files = max(1, math.ceil(per_split[s]["files"] / cfg.split.rows_per_file))
         write_parquet(part, f"{root}/{s}", files=files, sort_by=["id"])
     df.unpersist()
-    fs.write_text_atomic(f"{root}/README.md", dataset_card(per_split, cfg))
+    files = {s: sorted(f for f in os.listdir(fs.local_path(f"{root}/{s}")) if f.endswith(".parquet"))
+             for s in ("train", "valid")}
+    fs.write_text_atomic(f"{root}/README.md", dataset_card(per_split, cfg, files))
 
     total = sum(v["files"] for v in per_split.values())
     if per_split["valid"]["files"] == 0:

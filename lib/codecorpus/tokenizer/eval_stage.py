@@ -19,6 +19,7 @@ from . import metrics
 from .judge import Judge, judge_all
 from .load import load_tokenizer
 from .sample import peak_rss_mb, sample_stream
+from .train import text_batches
 
 log = logging.getLogger("codecorpus")
 
@@ -56,7 +57,7 @@ def build(spark, cfg: Config, out: StageOutputs) -> Counts:
     df = read_parquet(spark, f"{root}/dataset/valid")
     stream = sample_stream(df, tc.eval_files, tc.seed, tc.max_chars_per_file, label=NAME)
     started = time.time()
-    results = judge_all(judges, stream.batches())
+    results = judge_all(judges, text_batches(stream))
     data = {
         "valid_files": stream.files, "valid_chars": stream.chars, "valid_bytes": stream.bytes, "seed": tc.seed,
         "max_chars_per_file": tc.max_chars_per_file, "word_definition": metrics.WORD_RE.pattern,

@@ -21,7 +21,7 @@ EOT = "<|endoftext|>"
 BATCH_TEXTS = 256
 
 
-def _batches(texts: Iterable[str], size: int = BATCH_TEXTS) -> Iterator[list[str]]:
+def text_batches(texts: Iterable[str], size: int = BATCH_TEXTS) -> Iterator[list[str]]:
     """Batches of texts: the trainers read an iterator of lists faster than single strings."""
     batch: list[str] = []
     for text in texts:
@@ -74,7 +74,7 @@ def train_from_texts(texts: Iterable[str], vocab_size: int, *, min_frequency: in
                      length: int | None = None):
     """Train a byte-level tokenizer from scratch; returns a transformers fast tokenizer."""
     tok = byte_level_tokenizer(model)
-    tok.train_from_iterator(_batches(texts), trainer=_trainer(model, vocab_size, min_frequency), length=length)
+    tok.train_from_iterator(text_batches(texts), trainer=_trainer(model, vocab_size, min_frequency), length=length)
     if model == "unigram":
         tok = canonical_unigram(tok)
     return wrap(tok)
@@ -121,7 +121,7 @@ def train_from_base(base_tokenizer, texts: Iterable[str], vocab_size: int, *, mi
     model_type = json.loads(base_tokenizer.backend_tokenizer.to_str())["model"]["type"]
     if model_type == "BPE":
         kwargs["min_frequency"] = min_frequency
-    new = base_tokenizer.train_new_from_iterator(_batches(texts), vocab_size=vocab_size, length=length, **kwargs)
+    new = base_tokenizer.train_new_from_iterator(text_batches(texts), vocab_size=vocab_size, length=length, **kwargs)
     if new.pad_token is None and new.eos_token is not None:
         new.pad_token = new.eos_token
     return new
