@@ -286,7 +286,7 @@ def render_doc(result: dict, scaling: dict | None) -> str:
         ours_cpu = sorted(x["ours"]["cpu_seconds"] for x in runs)[len(runs) // 2]
         peer_cpu = sorted(x["datasketch"]["cpu_seconds"] for x in runs)[len(runs) // 2]
         out += [f"Dedup ({r['data']}, ended {r.get('run_at', '?')}): {ours_cpu} CPU-s ours against {peer_cpu} "
-                "CPU-s for datasketch (medians). The CPU, not just the wall time, is ours: at this size the stage "
+                "CPU-s for datasketch (medians): we spend more CPU, not only more wall time. At this size the stage "
                 "is its fixed work (several Spark jobs for signatures, bands, verification and component rounds, "
                 "Python workers importing numpy/pyarrow, two Parquet outputs). Removed files: ours "
                 f"{r['removed']['ours']}, datasketch {r['removed']['datasketch']} (its first-seen order differs).", ""]
