@@ -234,6 +234,8 @@ def render_doc(result: dict, scaling: dict | None) -> str:
            "throughputs move with the load of this shared machine.", "",
            f"- Run: `{result['command']}` on {result['date']}; results `bench/results/` "
            f"(corpus {result['corpus']}, bench subset {result['shards']} shards).",
+           *([f"- This page: `bench/run_all.py --render {' '.join(result['rendered_from'])}` (the runs above merged)."]
+             if result.get("rendered_from") else []),
            f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Python {m['python']}.",
            f"- Load average (1 min) at start {result['load_average_start'][0]}, at end "
            f"{result.get('load_average_end', ['?'])[0]} — other engineers were running Spark jobs; the "

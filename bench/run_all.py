@@ -270,7 +270,8 @@ def main(argv=None) -> int:
                     help="only regenerate docs/PERFORMANCE.md from these result files (stages merged, later wins)")
     a = ap.parse_args(argv)
     if a.render:
-        DOC.write_text(render(combine([json.loads(Path(f).read_text()) for f in a.render]), latest_scaling()))
+        merged = combine([json.loads(Path(f).read_text()) for f in a.render]) | {"rendered_from": a.render}
+        DOC.write_text(render(merged, latest_scaling()))
         log(f"wrote {DOC}")
         return 0
     q = a.quick
