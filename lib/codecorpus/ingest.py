@@ -86,6 +86,11 @@ def build(spark: SparkSession, cfg: Config, out: StageOutputs) -> Counts:
     fs.makedirs(ok_dir)
     fs.makedirs(bad_dir)
     summary = ingest_to(spark, files, cfg, fs.local_path(ok_dir), fs.local_path(bad_dir)).collect()
+    # An executor killed mid-write leaves its hidden temp file behind (the retried task wrote
+    # the real one); clear them so the published folders hold only complete files.
+    for folder in (ok_dir, bad_dir):
+        for leftover in glob.glob(os.path.join(fs.local_path(folder), ".*.tmp")):
+            os.remove(leftover)
 
     corrupt = sorted(f"{r['shard']} ({r['reason']})" for r in summary
                      if r["reason"] and r["reason"].startswith("corrupt_shard"))
