@@ -25,10 +25,6 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as `python bench/clean.py`, this folder comes first on sys.path, and bench/tokenize.py
-# would shadow the standard module: leave the folder out.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse  # noqa: E402
 import glob  # noqa: E402

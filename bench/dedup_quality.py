@@ -17,10 +17,6 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as `python bench/<this>.py`, this folder comes first on sys.path, and a sibling named
-# like a standard module (bench/tokenize.py) would shadow it: leave the folder out.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse
 import glob

@@ -22,9 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Run as a script, bench/ comes first on sys.path and bench/tokenize.py would shadow the
-# standard library's tokenize: leave the folder out, as the sibling benches do.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != str(Path(__file__).resolve().parent)]
 sys.path.insert(0, str(ROOT / "lib"))
 
 

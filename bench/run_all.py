@@ -29,8 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows tokenize
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 DOC = ROOT / "docs" / "PERFORMANCE.md"
@@ -195,7 +193,7 @@ def bench_tokenize(a, corpus, shards, work) -> dict:
     tok = work / "tokenize-tokenizer.json"
     runs = []
     for i in range(a.repeats):  # one ours/datasets pair per call; the tokenizer is trained once
-        cmd = [PY, BENCH / "tokenize.py", "--shards", a.tokenize_shards, "--work", work / "tokenize"]
+        cmd = [PY, BENCH / "tokenize_pack.py", "--shards", a.tokenize_shards, "--work", work / "tokenize"]
         if tok.exists():
             cmd += ["--tokenizer", tok]
         stdout = sh(cmd, work / "tokenize.log")
@@ -203,7 +201,7 @@ def bench_tokenize(a, corpus, shards, work) -> dict:
             shutil.copy(work / "tokenize" / "run" / "tokenizer" / "tokenizer.json", tok)
         o, p = TOKENIZE_OURS.search(stdout), TOKENIZE_PEER.search(stdout)
         if not (o and p):
-            raise RuntimeError("no result lines in bench/tokenize.py output")
+            raise RuntimeError("no result lines in bench/tokenize_pack.py output")
         runs.append({"ours_tokens": int(o[1].replace(",", "")), "ours_s": float(o[2]), "ours_cpu_s": float(o[3]),
                      "peer_tokens": int(p[1].replace(",", "")), "peer_s": float(p[2]), "peer_cpu_s": float(p[3])})
     ratios = [round((r["ours_tokens"] / r["ours_s"]) / (r["peer_tokens"] / r["peer_s"]), 2) for r in runs]

@@ -2,7 +2,7 @@
 with datasets: `Dataset.map(tokenizer, batched=True, num_proc=2)`, same tokenizer, same text,
 one run.
 
-    .venv/bin/python bench/tokenize.py [--shards 24] [--tokenizer PATH] [--work /tmp/bench_tokenize]
+    .venv/bin/python bench/tokenize_pack.py [--shards 24] [--tokenizer PATH] [--work /tmp/bench_tokenize]
 
 The text is the first --shards shards of data/corpus (parsed with the ingest parser). Without
 --tokenizer, a byte-level BPE (32,768 tokens, <|endoftext|>) is trained on that text first
@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# This file's name would shadow the standard library's `tokenize` for every later import.
-sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT / "lib"))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
