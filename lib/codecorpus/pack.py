@@ -42,6 +42,7 @@ from .errors import UserError
 from .io import fs
 from .io.parquet import read_parquet
 from .stage import Counts, StageOutputs
+from .tokenizer.load import tokenizer_json
 
 log = logging.getLogger("codecorpus")
 
@@ -58,14 +59,6 @@ ROW_GROUP_ROWS = 128  # sequences per Parquet row group: what PackedDataset deco
 
 def tokenizer_file(cfg: Config) -> str:
     return f"{cfg.output.rstrip('/')}/tokenizer/tokenizer.json"
-
-
-def load_tokenizer_json(path: str) -> str:
-    """tokenizer.json as text. (Stands in for codecorpus.tokenizer's loader until it exists.)"""
-    if not fs.exists(path):
-        raise UserError(f"missing tokenizer {path}: run the train_tokenizer stage first")
-    with open(fs.local_path(path), encoding="utf-8") as f:
-        return f.read()
 
 
 def ids_dtype(vocab_size: int) -> str:
@@ -370,7 +363,7 @@ def pack_split(spark: SparkSession, df: DataFrame, pc: PackConfig, *, tokenizer_
 def build(spark: SparkSession, cfg: Config, out: StageOutputs) -> Counts:
     pc = cfg.pack
     tok_path = tokenizer_file(cfg)
-    tok_json = load_tokenizer_json(tok_path)
+    tok_json = tokenizer_json(tok_path)
     digest = hashlib.sha256(tok_json.encode("utf-8")).hexdigest()
     tok = build_tokenizer(tok_json, digest)
     eos_id = tok.token_to_id(pc.eos_token)

@@ -32,6 +32,18 @@ def load_tokenizer(name_or_path: str, *, allow_hub: bool = False):
                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
+def tokenizer_json(path: str) -> str:
+    """The raw tokenizer.json text (for shipping to executors and hashing), from the file or
+    from a tokenizer folder holding it."""
+    local = fs.local_path(path)
+    if os.path.isdir(local):
+        local = os.path.join(local, "tokenizer.json")
+    if not os.path.isfile(local):
+        raise UserError(f"missing tokenizer {path}: run the train_tokenizer stage first")
+    with open(local, encoding="utf-8") as f:
+        return f.read()
+
+
 def backend(tokenizer):
     """The `tokenizers.Tokenizer` inside a fast tokenizer (fast batch encoding with offsets)."""
     inner = getattr(tokenizer, "backend_tokenizer", None)
