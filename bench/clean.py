@@ -22,18 +22,16 @@ and the anchored decontamination matcher against the plain loop.
 """
 from __future__ import annotations
 
-import os
-import sys
-
-
 import argparse  # noqa: E402
 import glob  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import os
 import re  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
+import sys
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -80,26 +78,14 @@ def cpu_tree(pid: int) -> float:
 
 
 def spark_session(master: str):
-    from pyspark.sql import SparkSession
+    from codecorpus.core.spark import local_session, spark_defaults
 
-    from codecorpus.spark import REQUIRED_CONF
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName("bench-clean").config("spark.ui.enabled", "false")
-    for line in (ROOT / "conf" / "spark-defaults.conf").read_text().splitlines():  # as spark-submit.sh
-        parts = line.split(None, 1)
-        if len(parts) == 2 and not parts[0].startswith("#"):
-            builder = builder.config(parts[0], parts[1].strip())
-    for key, value in {**REQUIRED_CONF, "spark.ui.showConsoleProgress": "false"}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return local_session("bench-clean", master, spark_defaults())  # as spark-submit.sh
 
 
 def run_ours(spark, root: str, overrides: list[str]) -> dict:
-    from codecorpus.config import load_config
-    from codecorpus.stages import run_one
+    from codecorpus.core.config import load_config
+    from codecorpus.core.registry import run_one
 
     cfg = load_config(None, [f"output={root}", *overrides])
     jvm = spark.sparkContext._gateway.proc.pid  # local mode: executors and Python workers live under it
@@ -179,9 +165,9 @@ def measure_example(example, width, coeff, min_assign):
 
 
 def keep_example(example, keepers, c, needles, secret_patterns):
-    from codecorpus.clean.decontam import naive_contains_any
-    from codecorpus.clean.filters import file_uniform_py
-    from codecorpus.clean.licenses import license_ok_py
+    from codecorpus.stages.clean.decontam import naive_contains_any
+    from codecorpus.stages.clean.filters import file_uniform_py
+    from codecorpus.stages.clean.licenses import license_ok_py
 
     fid, text = example["id"], example["content"]
     if fid not in keepers or not license_ok_py(c, example["license"]):
@@ -203,11 +189,10 @@ def keep_example(example, keepers, c, needles, secret_patterns):
 
 def run_theirs(table: pa.Table, work: str, overrides: list[str], num_proc: int) -> dict:
     import datasets
-
-    from codecorpus.clean.licenses import license_ok_py
-    from codecorpus.clean.secrets import SECRET_PATTERNS, python_pattern
-    from codecorpus.clean.stage import load_needles
-    from codecorpus.config import load_config
+    from codecorpus.core.config import load_config
+    from codecorpus.stages.clean.licenses import license_ok_py
+    from codecorpus.stages.clean.secrets import SECRET_PATTERNS, python_pattern
+    from codecorpus.stages.clean.stage import load_needles
 
     datasets.disable_progress_bars()
     c = load_config(None, overrides).clean
@@ -245,13 +230,12 @@ def run_theirs(table: pa.Table, work: str, overrides: list[str], num_proc: int) 
 
 def measure_parts(spark, table: pa.Table, overrides: list[str], sample: int) -> dict:
     """Python-over-Arrow measurements vs the same in Spark SQL; anchored vs plain matcher."""
+    from codecorpus.core.config import load_config
+    from codecorpus.stages.clean import filters, secrets
+    from codecorpus.stages.clean.decontam import Matcher, naive_contains_any
+    from codecorpus.stages.clean.features import features_udf
+    from codecorpus.stages.clean.stage import load_needles
     from pyspark.sql import functions as F
-
-    from codecorpus.clean import filters, secrets
-    from codecorpus.clean.decontam import Matcher, naive_contains_any
-    from codecorpus.clean.features import features_udf
-    from codecorpus.clean.stage import load_needles
-    from codecorpus.config import load_config
 
     c = load_config(None, overrides).clean
     part = table.slice(0, sample).select(["id", "content"])

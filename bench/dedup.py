@@ -11,14 +11,12 @@ threshold and permutations.
 """
 from __future__ import annotations
 
-import os
-import sys
-
-
 import argparse
 import glob
 import json
+import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,16 +35,6 @@ def load(folder: str, limit: int | None) -> pa.Table:
     table = pa.concat_tables(pq.read_table(f) for f in files)
     table = table.sort_by("id")
     return table.slice(0, limit) if limit else table
-
-
-def spark_defaults() -> dict[str, str]:
-    settings = {}
-    for line in (ROOT / "conf" / "spark-defaults.conf").read_text().splitlines():
-        parts = line.split(None, 1)
-        if len(parts) == 2 and not parts[0].startswith("#"):
-            settings[parts[0]] = parts[1].strip()
-    settings["spark.ui.showConsoleProgress"] = "false"
-    return settings
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -69,20 +57,11 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def run_ours(table: pa.Table, master: str, overrides: list[str]) -> dict:
-    from pyspark.sql import SparkSession
+    from codecorpus.core.config import load_config
+    from codecorpus.core.registry import run_one
+    from codecorpus.core.spark import local_session, spark_defaults
 
-    from codecorpus.config import load_config
-    from codecorpus.spark import REQUIRED_CONF
-    from codecorpus.stages import run_one
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName("bench-dedup").config("spark.ui.enabled", "false")
-    for key, value in spark_defaults().items():  # what spark-submit.sh would run the stage with
-        builder = builder.config(key, value)
-    for key, value in REQUIRED_CONF.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_session("bench-dedup", master, spark_defaults())  # as spark-submit.sh runs the stage
     root = tempfile.mkdtemp(prefix="bench-dedup-")
     try:
         pq.write_table(table, f"{root}/input.parquet")
@@ -103,10 +82,9 @@ def run_ours(table: pa.Table, master: str, overrides: list[str]) -> dict:
 
 
 def run_datasketch(table: pa.Table, overrides: list[str]) -> dict:
+    from codecorpus.core.config import load_config
+    from codecorpus.stages.dedup import shingles
     from datasketch import MinHash, MinHashLSH
-
-    from codecorpus.config import load_config
-    from codecorpus.dedup import shingles
 
     dc = load_config(None, overrides).dedup.resolved()
     ids, contents = table.column("id").to_pylist(), table.column("content").to_pylist()
@@ -134,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
-    from codecorpus.cli import setup_logging
+    from codecorpus.core.cli import setup_logging
 
     setup_logging()  # the stage logs its phases
     table = load(args.input, args.limit or None)

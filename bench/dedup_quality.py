@@ -14,16 +14,14 @@ recall of duplicate pairs (exact Jaccard >= threshold):
 """
 from __future__ import annotations
 
-import os
-import sys
-
-
 import argparse
 import glob
 import itertools
 import json
+import os
 import random
 import re
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -34,12 +32,15 @@ sys.path.insert(0, str(ROOT / "lib"))
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-
-from codecorpus.config import Config  # noqa: E402
-from codecorpus.dedup import shingles  # noqa: E402
-from codecorpus.dedup.clusters import candidate_edges, signature_frame, verified_edges  # noqa: E402
-from codecorpus.dedup.components import connected_components  # noqa: E402
-from codecorpus.dedup.stage import params_for  # noqa: E402
+from codecorpus.core.config import Config  # noqa: E402
+from codecorpus.stages.dedup import shingles  # noqa: E402
+from codecorpus.stages.dedup.clusters import (  # noqa: E402
+    candidate_edges,
+    signature_frame,
+    verified_edges,
+)
+from codecorpus.stages.dedup.components import connected_components  # noqa: E402
+from codecorpus.stages.dedup.stage import params_for  # noqa: E402
 
 KEYWORDS = {"def", "class", "return", "import", "from", "for", "while", "if", "else", "elif", "in", "not",
             "and", "or", "is", "None", "True", "False", "self", "try", "except", "with", "as", "pass"}
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
 
-    from codecorpus.config import load_config
+    from codecorpus.core.config import load_config
 
     cfg = load_config(None, args.overrides)
     dc = cfg.dedup.resolved()
@@ -249,19 +250,10 @@ def _median(values: list[float]) -> float | None:
 
 
 def _spark():
-    from pyspark.sql import SparkSession
+    from codecorpus.core.spark import local_session
 
-    from codecorpus.spark import REQUIRED_CONF
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (SparkSession.builder.master(os.environ.get("BENCH_MASTER", "local[2]")).appName("bench-dedup")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
-               .config("spark.driver.memory", "6g"))
-    for key, value in REQUIRED_CONF.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return local_session("bench-dedup", os.environ.get("BENCH_MASTER", "local[2]"),
+                         {"spark.sql.shuffle.partitions": "8", "spark.driver.memory": "6g"})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ separately, since it is paid once per job, not per byte.
 from __future__ import annotations
 
 import argparse
-import glob
 import gzip
 import json
 import os
@@ -35,8 +34,8 @@ def raw_json_bytes(files: list[str]) -> int:
 
 
 def run_ours(spark, corpus: str, work: str) -> float:
-    from codecorpus.config import load_config
-    from codecorpus.stages import run_one
+    from codecorpus.core.config import load_config
+    from codecorpus.core.registry import run_one
 
     out = f"{work}/ours"
     shutil.rmtree(out, ignore_errors=True)
@@ -64,7 +63,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", help="also write the result here")
     args = ap.parse_args(argv)
 
-    from codecorpus.ingest import list_shards
+    from codecorpus.stages.ingest import list_shards
 
     files = list_shards(args.corpus)
     raw_mb = raw_json_bytes(files) / 1e6
@@ -72,11 +71,9 @@ def main(argv=None) -> dict:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     t = time.perf_counter()
-    from pyspark.sql import SparkSession
+    from codecorpus.core.spark import local_session
 
-    spark = (SparkSession.builder.master("local[2]").appName("bench-ingest")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_session("bench-ingest", "local[2]")
     jvm_start = time.perf_counter() - t
 
     ours, theirs = [], []

@@ -20,7 +20,6 @@ import io
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 import zlib
@@ -86,10 +85,9 @@ def isal_pyarrow(blobs):
 
 def pyarrow_ingest(blobs, out_dir):
     """pyarrow.json (threads on) + one Parquet file per shard: ingest without Spark."""
+    import pyarrow.json as pj
     import pyarrow.parquet as pq
     from isal import igzip
-
-    import pyarrow.json as pj
 
     opts = pj.ReadOptions(use_threads=True, block_size=32 << 20)
     for i, b in enumerate(blobs):

@@ -136,7 +136,7 @@ def scaling_section(scaling: dict | None) -> list[str]:
                    f"{_fmt(cf.get('b_s_per_mb'), 3)} |")
     t, st = fits["total"], fits["startup"]
     ct = _fit([runs[f]["raw_mb"] for f in factors], [job_cpu(runs[f]) for f in factors])
-    out.append(f"| **total** | " + " | ".join(_fmt(runs[f]["total_s"], 1) for f in factors) +
+    out.append("| **total** | " + " | ".join(_fmt(runs[f]["total_s"], 1) for f in factors) +
                f" | {_fmt(t['a_s'])} | {_fmt(t['b_s_per_mb'], 3)} | {_fmt(t['marginal_mb_s'])} | "
                f"{_fmt(ct.get('b_s_per_mb'), 3)} |")
     startups = [runs[f]["startup_s"] for f in factors]

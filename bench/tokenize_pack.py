@@ -29,7 +29,6 @@ EOS = "<|endoftext|>"
 
 def load_text(shards: int):
     import pyarrow as pa
-
     from codecorpus.io.shards import parse_shard
 
     tables = []
@@ -76,19 +75,11 @@ def tree_cpu_seconds(root: int | None = None) -> float:
 
 
 def spark_session():
-    from pyspark.sql import SparkSession
+    from codecorpus.core.spark import local_session
 
-    from codecorpus.spark import REQUIRED_CONF
-
-    b = (SparkSession.builder.master("local[2]").appName("bench-tokenize")
-         .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
-         .config("spark.sql.shuffle.partitions", "8")
-         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "2048"))
-    for k, v in REQUIRED_CONF.items():
-        b = b.config(k, v)
-    spark = b.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return local_session("bench-tokenize", "local[2]", {
+        "spark.driver.memory": "4g", "spark.sql.shuffle.partitions": "8",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "2048"})
 
 
 def main() -> None:
@@ -97,7 +88,7 @@ def main() -> None:
     ap.add_argument("--tokenizer", help="tokenizer.json to use (default: train one on the bench text)")
     ap.add_argument("--work", default="/tmp/bench_tokenize")
     ap.add_argument("--files-per-group", type=int, default=512,
-                    help="pack.files_per_group: enough groups to keep both cores busy")
+                    help="tokens.files_per_group: enough groups to keep both cores busy")
     args = ap.parse_args()
 
     import logging
@@ -125,15 +116,15 @@ def main() -> None:
         pq.write_table(part, work / "run" / "dataset" / split / "part-0.parquet")
 
     # --- Spark: the tokenize stage, local[2]
-    from codecorpus.config import Config
+    from codecorpus.core.config import Config
+    from codecorpus.core.registry import run_one
     from codecorpus.io import fs
-    from codecorpus.stages import run_one
 
     spark = spark_session()
     spark.range(1000).selectExpr("sum(id)").collect()  # JVM up before the clock starts
-    cfg = Config().replace(output=str(work / "run"), **{"pack.files_per_group": args.files_per_group})
+    cfg = Config().replace(output=str(work / "run"), **{"tokens.files_per_group": args.files_per_group})
     t0, c0 = time.perf_counter(), tree_cpu_seconds()
-    run_one(spark, cfg, "tokenize", force=True)
+    run_one(spark, cfg, "tokens", force=True)
     spark_s, spark_cpu = time.perf_counter() - t0, tree_cpu_seconds() - c0
     meta = fs.read_json(str(work / "run" / "tokens" / "meta.json"))
     spark_tokens = meta["splits"]["train"]["stream_tokens"]  # valid (1 file) left out

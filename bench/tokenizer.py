@@ -36,7 +36,6 @@ MAX_CHARS = 100_000
 def prepare(work: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
-
     from codecorpus.io.shards import parse_shard
 
     out = work / "train"
@@ -81,19 +80,12 @@ def jvm_peak_mb(spark) -> float | None:
 
 
 def child_ours(train: str, n: int, vocab: int) -> dict:
-    from pyspark.sql import SparkSession
-
-    from codecorpus.spark import REQUIRED_CONF
+    from codecorpus.core.spark import local_session
     from codecorpus.tokenizer.sample import sample_stream
     from codecorpus.tokenizer.train import train_from_texts
 
-    builder = (SparkSession.builder.master("local[2]").appName("bench-tokenizer")
-               .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
-               .config("spark.sql.shuffle.partitions", "8"))
-    for k, v in REQUIRED_CONF.items():
-        builder = builder.config(k, v)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_session("bench-tokenizer", "local[2]",
+                          {"spark.driver.memory": "4g", "spark.sql.shuffle.partitions": "8"})
     start = time.time()
     stream = sample_stream(spark.read.parquet(train), n, SEED, MAX_CHARS, label="bench")
     tok = train_from_texts(stream, vocab)
@@ -107,7 +99,14 @@ def child_ours(train: str, n: int, vocab: int) -> dict:
 
 def child_memory(train: str, n: int, vocab: int) -> dict:
     import pyarrow.parquet as pq
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
 
     start = time.time()
     ids = pq.read_table(train, columns=["id"]).column("id").to_pylist()

@@ -1,9 +1,9 @@
 """spark-submit entry point: Exact dedup, CodeParrot filters, licences, secrets and decontamination."""
 import sys
 
-from _door import door
+from _door import stage_job
 
-main = door(["clean"], "Exact dedup, CodeParrot filters, licences, secrets and decontamination.")
+main = stage_job(["clean"], "Exact dedup, CodeParrot filters, licences, secrets and decontamination.")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,9 +1,9 @@
 """spark-submit entry point: Near-deduplication with MinHash LSH and connected components."""
 import sys
 
-from _door import door
+from _door import stage_job
 
-main = door(["dedup"], "Near-deduplication with MinHash LSH and connected components.")
+main = stage_job(["dedup"], "Near-deduplication with MinHash LSH and connected components.")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,15 +8,14 @@ Each temperature is one run of n samples per problem; pass@k is reported for eve
 """
 from __future__ import annotations
 
-import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
-
 import argparse
 import json
 import logging
 import os
 import sys
 
-from codecorpus.errors import UserError
+import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
+from codecorpus.core.errors import UserError
 
 
 def parse_args(argv):

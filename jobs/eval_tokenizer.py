@@ -2,20 +2,16 @@
 `--bytemap` only prints the byte -> symbol table of byte-level BPE and exits (no Spark)."""
 import sys
 
-from _door import door
-
-from codecorpus.cli import parser
+from _door import stage_job
 
 DESCRIPTION = ("Judge <output>/tokenizer and the tokenizer.baselines on a sample of dataset/valid; "
-               "writes <output>/tokenizer_eval/metrics.json.")
-_run = door(["eval_tokenizer"], DESCRIPTION)
+               "writes <output>/tokenizer_eval/metrics.json. --bytemap: print the byte -> symbol "
+               "table of byte-level BPE and exit.")
+_run = stage_job(["eval_tokenizer"], DESCRIPTION)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = parser(DESCRIPTION)
-    ap.add_argument("--bytemap", action="store_true", help="print the bytes_to_unicode table and exit")
-    args = ap.parse_args(argv)
-    if args.bytemap:
+    if "--bytemap" in (sys.argv[1:] if argv is None else argv):
         from codecorpus.tokenizer.bytemap import format_table
 
         print(format_table())

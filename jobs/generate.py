@@ -9,15 +9,14 @@ defaults, code prompts the book's code settings and are cut at the next top-leve
 """
 from __future__ import annotations
 
-import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
-
 import argparse
 import json
 import logging
 import os
 import sys
 
-from codecorpus.errors import UserError
+import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
+from codecorpus.core.errors import UserError
 
 THROUGHPUT_PROMPTS = [
     "def fibonacci(n):", "import numpy as np\n", "class Stack:\n", "def read_csv(path):",

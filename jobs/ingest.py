@@ -1,9 +1,9 @@
 """spark-submit entry point: Read CodeParrot-style shards into typed Parquet; quarantine bad records."""
 import sys
 
-from _door import door
+from _door import stage_job
 
-main = door(["ingest"], "Read CodeParrot-style shards into typed Parquet; quarantine bad records.")
+main = stage_job(["ingest"], "Read CodeParrot-style shards into typed Parquet; quarantine bad records.")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,8 +2,7 @@
 import sys
 
 import _door  # noqa: F401  (puts lib/ on the path)
-
-from codecorpus.corpus import main
+from codecorpus.tools.make_corpus import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,8 +9,6 @@
 """
 from __future__ import annotations
 
-import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
-
 import argparse
 import json
 import logging
@@ -18,7 +16,8 @@ import os
 import sys
 import time
 
-from codecorpus.errors import UserError
+import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
+from codecorpus.core.errors import UserError
 
 
 def parse_args(argv):

@@ -18,22 +18,12 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 @pytest.fixture(scope="session")
 def spark():
-    from pyspark.sql import SparkSession
+    from codecorpus.core.spark import local_session
 
-    from codecorpus.spark import REQUIRED_CONF
-
-    builder = (SparkSession.builder.master("local[2]").appName("codecorpus-tests")
-               .config("spark.sql.shuffle.partitions", "4")
-               .config("spark.default.parallelism", "2")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.adaptive.enabled", "true")
-               .config("spark.driver.memory", "3g")
-               .config("spark.sql.execution.arrow.maxRecordsPerBatch", "2048"))
-    for key, value in REQUIRED_CONF.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    session = local_session("codecorpus-tests", "local[2]", {
+        "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2",
+        "spark.sql.adaptive.enabled": "true", "spark.driver.memory": "3g",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "2048"})
     yield session
     session.stop()
 
@@ -64,7 +54,7 @@ def small_corpus(tmp_path_factory) -> Path:
     `unittest` packages), built with make_corpus, in 4 shards."""
     import sysconfig
 
-    from codecorpus.corpus import make_corpus
+    from codecorpus.tools.make_corpus import make_corpus
 
     std = Path(sysconfig.get_paths()["stdlib"])
     out = tmp_path_factory.mktemp("corpus")

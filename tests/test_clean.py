@@ -9,14 +9,14 @@ import json
 import re
 
 import pytest
+from codecorpus.core.config import CleanConfig, ConfigError, load_config
+from codecorpus.io.benchmarks import records as benchmark_records
+from codecorpus.stages.clean import exact, filters, licenses, secrets
+from codecorpus.stages.clean.decontam import Matcher, benchmark_needles, normalize
+from codecorpus.stages.clean.features import HintFinder, features_udf, measure
+from codecorpus.stages.clean.stage import load_needles
+from codecorpus.stages.clean.transform import clean
 from pyspark.sql import functions as F
-
-from codecorpus.clean import exact, filters, licenses, secrets
-from codecorpus.clean.decontam import Matcher, benchmark_needles, normalize
-from codecorpus.clean.features import HintFinder, features_udf, measure
-from codecorpus.clean.stage import benchmark_records, load_needles
-from codecorpus.clean.transform import clean
-from codecorpus.config import CleanConfig, ConfigError, load_config
 
 SCHEMA = ("id BIGINT, repo_name STRING, path STRING, copies BIGINT, size BIGINT, content STRING, "
           "license STRING, shard STRING, line INT")
@@ -318,7 +318,7 @@ def test_token_ratio_filter_with_a_local_tokenizer(spark, tmp_path):
     noise = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(400))  # unseen: ~1 token per byte
     items = [(1, good("tok")), (2, good("noise", f"S = '{noise}'\n")), (3, "")]
     c = CleanConfig(decontaminate=[], token_ratio_tokenizer=str(tmp_path), **STRICT)
-    from codecorpus.clean.stage import read_tokenizer_json
+    from codecorpus.tokenizer.load import tokenizer_json as read_tokenizer_json
 
     out = {r["id"]: r["drop_reason"] for r in clean(rows_df(spark, items), c, None,
                                                      read_tokenizer_json(str(tmp_path))).collect()}
@@ -334,10 +334,10 @@ def _stage_rows():
 
 
 def test_stage_outputs_accounting_funnel_and_report(spark, tmp_path):
-    from codecorpus.clean.stage import report_section
-    from codecorpus.report import ReportContext
-    from codecorpus.stage import load_counts
-    from codecorpus.stages import run_one
+    from codecorpus.core.registry import run_one
+    from codecorpus.core.stage import load_counts
+    from codecorpus.report.clean import section as report_section
+    from codecorpus.report.render import ReportContext
 
     root = tmp_path / "out"
     items = _stage_rows()
@@ -384,7 +384,7 @@ def test_stage_outputs_accounting_funnel_and_report(spark, tmp_path):
 
 
 def test_stage_on_empty_input(spark, tmp_path):
-    from codecorpus.stages import run_one
+    from codecorpus.core.registry import run_one
 
     root = tmp_path / "out"
     spark.createDataFrame([], SCHEMA).write.parquet(str(root / "ingest"))

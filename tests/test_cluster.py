@@ -14,12 +14,18 @@ import re
 import shutil
 
 import pytest
-from cluster import (fingerprint_diff, kill_busy_executor, pipeline_args, run_fingerprint, standalone_cluster,
-                     start_job, stray_temp_files, wait_until)
-
+from cluster import (
+    fingerprint_diff,
+    kill_busy_executor,
+    pipeline_args,
+    run_fingerprint,
+    standalone_cluster,
+    start_job,
+    stray_temp_files,
+    wait_until,
+)
+from codecorpus.core.registry import STAGES
 from conftest import write_shard
-
-from codecorpus.stages import STAGES, module_for
 
 pytestmark = pytest.mark.cluster
 
@@ -41,11 +47,11 @@ def stage_files(root) -> dict[str, float]:
 def assert_no_partial_stage(root, crashed: str) -> None:
     """The crashed stage left no output and no marker; each stage with a marker is whole."""
     assert not (root / "_stages" / f"{crashed}.json").exists()
-    for name in module_for(crashed).OUTPUTS:
+    for name in STAGES[crashed].outputs:
         assert not (root / name).exists(), f"{crashed} left {name}/ behind"
     for stage in STAGES:
         if (root / "_stages" / f"{stage}.json").exists():
-            for name in module_for(stage).OUTPUTS:
+            for name in STAGES[stage].outputs:
                 assert (root / name / "_SUCCESS").exists(), f"{stage} is marked complete without {name}/"
 
 

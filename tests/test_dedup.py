@@ -6,12 +6,11 @@ import random
 
 import numpy as np
 import pytest
+from codecorpus.core.config import Config
+from codecorpus.core.errors import ConfigError
+from codecorpus.stages.dedup import lsh, minhash, shingles
+from codecorpus.stages.dedup.components import connected_components
 from pyspark.sql import functions as F
-
-from codecorpus.config import Config
-from codecorpus.errors import ConfigError
-from codecorpus.dedup import lsh, minhash, shingles
-from codecorpus.dedup.components import connected_components
 
 INGEST_DDL = ("id BIGINT, repo_name STRING, path STRING, copies BIGINT, size BIGINT, content STRING, "
               "license STRING, shard STRING, line INT, note STRING")
@@ -161,7 +160,7 @@ def test_connected_components_of_chains_and_stars(spark):
 
 
 def test_connected_components_gives_up_with_a_clear_error(spark):
-    from codecorpus.errors import UserError
+    from codecorpus.core.errors import UserError
 
     df = spark.createDataFrame([(i, i + 1) for i in range(1, 30)], "src BIGINT, dst BIGINT")
     with pytest.raises(UserError, match="max_cc_iterations"):
@@ -197,7 +196,7 @@ def corpus_rows() -> list[tuple]:
 
 
 def run_dedup(spark, tmp_path, partitions: int, **settings):
-    from codecorpus.stages import run_one
+    from codecorpus.core.registry import run_one
 
     root = tmp_path / f"run{partitions}"
     spark.createDataFrame(corpus_rows(), INGEST_DDL).write.parquet(str(root / "ingest"))
@@ -264,8 +263,9 @@ def test_cluster_size_bins_and_report_section(two_runs, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from codecorpus.dedup.stage import report_section, size_histogram
-    from codecorpus.report import ReportContext
+    from codecorpus.report.dedup import section as report_section
+    from codecorpus.stages.dedup.stage import size_histogram
+    from codecorpus.report.render import ReportContext
 
     assert size_histogram([(2, 10), (3, 4), (4, 2), (5, 1), (9, 1), (17, 2)]) == [
         {"bin": "2", "clusters": 10, "files": 20}, {"bin": "3-4", "clusters": 6, "files": 20},
@@ -280,8 +280,8 @@ def test_cluster_size_bins_and_report_section(two_runs, tmp_path):
 
 
 def test_stage_rejects_repeated_ids(spark, tmp_path):
-    from codecorpus.errors import UserError
-    from codecorpus.stages import run_one
+    from codecorpus.core.errors import UserError
+    from codecorpus.core.registry import run_one
 
     rows = corpus_rows()[:2]
     rows[1] = (rows[0][0],) + rows[1][1:]

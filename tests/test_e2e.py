@@ -7,12 +7,11 @@ import re
 
 import pytest
 from cluster import row_digests, spark_submit, standalone_cluster
-
-from codecorpus.stage import load_counts
-from codecorpus.stages import STAGES
+from codecorpus.core.registry import STAGES
+from codecorpus.core.stage import load_counts
 
 SMALL = ["tokenizer.vocab_size=1000", "tokenizer.n_examples=300", "tokenizer.eval_files=50",
-         "pack.seq_length=256", "split.valid_fraction=0.2"]
+         "tokens.seq_length=256", "split.valid_fraction=0.2"]
 
 
 def pipeline_args(corpus, out) -> list[str]:

@@ -6,13 +6,12 @@ import json
 
 import pyarrow as pa
 import pytest
-from conftest import record, write_shard
-
-from codecorpus.config import load_config
-from codecorpus.errors import UserError
+from codecorpus.core.config import load_config
+from codecorpus.core.errors import UserError
+from codecorpus.core.registry import run_one
+from codecorpus.core.stage import load_counts
 from codecorpus.io.shards import parse_shard, record_ids
-from codecorpus.stage import load_counts
-from codecorpus.stages import run_one
+from conftest import record, write_shard
 
 OPTS = dict(max_content_bytes=1000, keep_too_large=False, replace_utf8=False)
 

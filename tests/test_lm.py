@@ -7,12 +7,11 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import record, write_shard
 
 torch = pytest.importorskip("torch")
 
-from codecorpus.errors import ConfigError, UserError  # noqa: E402
+from codecorpus.core.errors import ConfigError, UserError  # noqa: E402
 from codecorpus.lm import data as D  # noqa: E402
 from codecorpus.lm.config import LMConfig, load_lm_config  # noqa: E402
 
@@ -189,9 +188,8 @@ def test_resume_matches_an_uninterrupted_run(tokenizer, tmp_path):
 
 
 def test_save_load_round_trip_and_budget(tokenizer, tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from codecorpus.lm.train import CHECKPOINT, build_model, train
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     ds = _datasets(tokenizer)
     cfg = micro_cfg("max_steps=1000", "time_budget_s=0.5")
@@ -210,9 +208,8 @@ def test_save_load_round_trip_and_budget(tokenizer, tmp_path):
 
 
 def test_keep_best_saves_the_weights_of_the_best_validation_loss(tokenizer, tmp_path):
-    from transformers import AutoModelForCausalLM
-
     from codecorpus.lm.train import Runtime, evaluate, train
+    from transformers import AutoModelForCausalLM
 
     arr = D.pack_texts(TEXTS, tokenizer, 16)
     rep = np.repeat(arr[:1], 8, axis=0)  # memorise one sequence, validate on others: overfits
@@ -309,7 +306,7 @@ def test_compare_reports_numel_and_frees_models(tiny_model_dir):
 
 
 def test_first_block_cuts_at_the_next_top_level_statement():
-    from codecorpus.lm.generation import first_block
+    from codecorpus.lm.generate import first_block
 
     body = "\n    return n\n\ndef other():\n    pass"
     assert first_block(body) == "\n    return n\n"
@@ -376,8 +373,8 @@ def test_report_section_renders_the_gpu_run_results(tmp_path):
     import shutil
     from pathlib import Path
 
-    report = pytest.importorskip("codecorpus.report")
-    from codecorpus.config import Config
+    report = pytest.importorskip("codecorpus.stages.report")
+    from codecorpus.core.config import Config
     from codecorpus.lm.report import report_section
 
     ctx = report.ReportContext(cfg=Config(), root=str(tmp_path), folder=str(tmp_path))

@@ -4,8 +4,7 @@ from __future__ import annotations
 from math import comb
 
 import pytest
-
-from codecorpus.errors import UserError
+from codecorpus.core.errors import UserError
 from codecorpus.lm import humaneval as H
 
 

@@ -21,12 +21,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from codecorpus.config import load_config
-from codecorpus.errors import ConfigError
+from codecorpus.core.config import load_config
+from codecorpus.core.errors import ConfigError
+from codecorpus.core.stage import Counts, marker_path
 from codecorpus.io import fs
-from codecorpus.publish import RECEIPT, plan_publish, stage_files
-from codecorpus.stage import Counts, marker_path
+from codecorpus.publish.push import RECEIPT, plan_publish, stage_files
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANTED = "hf_PLANTEDtokenMustNeverLeak0123456789"
@@ -118,13 +117,10 @@ def _run_job(args: list[str], env_extra: dict[str, str], tmpdir: Path) -> subpro
 
 
 def _job_main():
-    """jobs/publish.py's main, loaded by path: importing any door takes jobs/ off sys.path."""
-    import importlib.util
+    """jobs/publish.py's main (conftest puts jobs/ on the path)."""
+    import publish
 
-    spec = importlib.util.spec_from_file_location("publish_job", ROOT / "jobs" / "publish.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return publish.main
 
 
 def _closed_port() -> int:

@@ -8,10 +8,14 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
-from codecorpus.errors import UserError
+from codecorpus.core.errors import UserError
 from codecorpus.tokenizer import metrics
-from codecorpus.tokenizer.bytemap import alphabet, bytes_to_unicode, format_table, symbols_to_bytes
+from codecorpus.tokenizer.bytemap import (
+    alphabet,
+    bytes_to_unicode,
+    format_table,
+    symbols_to_bytes,
+)
 from codecorpus.tokenizer.judge import Judge
 from codecorpus.tokenizer.load import load_tokenizer
 from codecorpus.tokenizer.train import EOT, save, train_from_base, train_from_texts
@@ -172,7 +176,7 @@ def test_loader_errors_are_one_line(tmp_path):
 
 
 def test_collect_prose_keeps_prose_once(tmp_path):
-    from codecorpus.corpus import collect_prose
+    from codecorpus.tools.make_corpus import collect_prose
 
     story = "The tokenizer reads plain English sentences about software and its documentation. " * 5
     (tmp_path / "pkg").mkdir()

@@ -7,21 +7,16 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from codecorpus.tokenizer.sample import sample_stream
 
 STD = Path(sysconfig.get_paths()["stdlib"])
-JOBS = Path(__file__).resolve().parents[1] / "jobs"
 
 
 def _job(name: str):
-    """jobs/<name>.py's main, loaded by path: importing any door takes jobs/ off sys.path."""
-    import importlib.util
+    """jobs/<name>.py's main (conftest puts jobs/ on the path)."""
+    import importlib
 
-    spec = importlib.util.spec_from_file_location(f"{name}_job", JOBS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return importlib.import_module(name).main
 
 
 def _rows(packages: list[str], start_id: int) -> list[dict]:
@@ -73,11 +68,11 @@ def test_sample_is_seeded_and_partition_free(spark, run_root):
 
 
 def test_train_and_eval_stages(spark, run_root, tmp_path, capsys):
+    from codecorpus.core.config import load_config
+    from codecorpus.core.stage import load_counts
+    from codecorpus.report.render import ReportContext
+    from codecorpus.report.tokenizer import section
     from transformers import AutoTokenizer
-
-    from codecorpus.config import load_config
-    from codecorpus.stage import load_counts
-    from codecorpus.tokenizer import eval_stage
     eval_main, train_main = _job("eval_tokenizer"), _job("train_tokenizer")
 
     root = str(run_root)
@@ -107,19 +102,7 @@ def test_train_and_eval_stages(spark, run_root, tmp_path, capsys):
     assert ours["chars_per_token"] > prose_m["chars_per_token"]  # code-trained wins on code
     assert data["tokenizers"][1]["model"] == "Unigram"
 
-    class Ctx:
-        cfg = load_config(None, [f"output={root}"])
-
-        @staticmethod
-        def read_json(rel):
-            p = Path(root, rel)
-            return json.loads(p.read_text()) if p.exists() else None
-
-        @staticmethod
-        def table(rows):
-            return "<table>" + "".join(str(r) for r in rows) + "</table>"
-
-    html = eval_stage.report_section(Ctx)
+    html = section(ReportContext(cfg=load_config(None, [f"output={root}"]), root=root, folder=str(tmp_path)))
     assert "fertility" in html and "<code>def</code>" in html and "prose" in html
 
     capsys.readouterr()

@@ -8,28 +8,29 @@ the same name atomically and never leaves a half file visible.
 """
 from __future__ import annotations
 
-import os
-import uuid
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import fs
+from codecorpus.io import fs
+
+
+def write_table(table: pa.Table, path: str, *, row_group_rows: int, compression: str = "zstd") -> None:
+    """One whole Parquet file, written atomically."""
+    with fs.AtomicFile(path) as f:
+        pq.write_table(table, f.tmp, compression=compression, row_group_size=row_group_rows)
 
 
 class _AtomicFile:
     def __init__(self, path: str):
-        self.path = fs.local_path(path)
-        folder, name = os.path.split(self.path)
-        self._tmp = os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
+        self._file = fs.AtomicFile(path)
+        self.path, self._tmp = self._file.path, self._file.tmp
         self.rows = 0
 
     def _commit(self) -> None:
-        os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def _discard(self) -> None:
-        if os.path.exists(self._tmp):
-            os.remove(self._tmp)
+        self._file.discard()
 
 
 class ParquetFileWriter(_AtomicFile):
@@ -107,14 +108,3 @@ def read_arrow_slice(path: str, start: int, stop: int) -> pa.Table:
     (The returned buffers keep the mapping alive.)"""
     table = pa.ipc.open_file(pa.memory_map(fs.local_path(path), "r")).read_all()
     return table.slice(start, stop - start)
-
-
-def remove_partial_files(folder: str) -> int:
-    """Delete temporary files that failed task attempts left behind; returns how many."""
-    folder = fs.local_path(folder)
-    if not os.path.isdir(folder):
-        return 0
-    leftovers = [n for n in os.listdir(folder) if n.startswith(".") and ".tmp-" in n]
-    for name in leftovers:
-        os.remove(os.path.join(folder, name))
-    return len(leftovers)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from . import fs
+from codecorpus.io import fs
 
 
 def write_parquet(df: DataFrame, path: str, *, files: int | None = None, sort_by: list[str] | None = None
@@ -24,7 +24,7 @@ def write_empty(spark: SparkSession, schema, path: str) -> None:
 
 
 def read_parquet(spark: SparkSession, path: str) -> DataFrame:
-    from ..errors import UserError
+    from codecorpus.core.errors import UserError
 
     if not fs.exists(path):
         raise UserError(f"missing stage output {path}: run the stage that makes it first")

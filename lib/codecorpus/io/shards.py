@@ -157,6 +157,7 @@ def _digits_to_int(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(int64 values with nulls where invalid, mask of present-but-invalid)."""
     import pyarrow.compute as pc
 
+
     present = pc.is_valid(arr)
     ok = pc.and_(present, pc.match_substring_regex(arr, r"^[0-9]{1,18}$"))
     ok = pc.fill_null(ok, False)
@@ -168,6 +169,7 @@ def parse_shard(shard: str, data: bytes, *, max_content_bytes: int, keep_too_lar
                 replace_utf8: bool) -> pa.Table:
     """All rows of one shard (typed rows and quarantine rows) as one Arrow table."""
     import pyarrow.compute as pc
+
 
     schema = _arrow_schema()
     try:
@@ -245,19 +247,6 @@ def quarantine_schema() -> pa.Schema:
     return pa.schema([full.field(c) for c in QUARANTINE_COLUMNS])
 
 
-def write_table_atomic(table: pa.Table, path: str) -> None:
-    """Parquet via a hidden temp name + rename: readers never see a half-written file, and a
-    retried or speculative task rewrites the same name with the same rows."""
-    import os
-
-    import pyarrow.parquet as pq
-
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-    os.replace(tmp, path)
-
-
 def ingest_shards(batches: Iterator[pa.RecordBatch], *, ok_dir: str, bad_dir: str, max_content_bytes: int,
                   keep_too_large: bool, replace_utf8: bool) -> Iterator[pa.RecordBatch]:
     """mapInArrow body: rows (path, content) of binaryFile in; each shard's typed rows and
@@ -269,6 +258,8 @@ def ingest_shards(batches: Iterator[pa.RecordBatch], *, ok_dir: str, bad_dir: st
     import os
 
     import pyarrow.compute as pc
+
+    from codecorpus.io.arrow_files import write_table
 
     for batch in batches:
         paths = batch.column("path").to_pylist()
@@ -282,9 +273,9 @@ def ingest_shards(batches: Iterator[pa.RecordBatch], *, ok_dir: str, bad_dir: st
             ok = table.filter(is_ok).select(TYPED_COLUMNS)
             bad = table.filter(pc.invert(is_ok)).select(QUARANTINE_COLUMNS)
             if ok.num_rows:
-                write_table_atomic(ok, f"{ok_dir}/{stem}.parquet")
+                write_table(ok, f"{ok_dir}/{stem}.parquet", row_group_rows=ROW_GROUP_ROWS)
             if bad.num_rows:
-                write_table_atomic(bad, f"{bad_dir}/{stem}.parquet")
+                write_table(bad, f"{bad_dir}/{stem}.parquet", row_group_rows=ROW_GROUP_ROWS)
             rows = [(shard, "ok", None, ok.num_rows, pc.sum(pc.binary_length(ok.column("content"))).as_py() or 0)]
             if bad.num_rows:
                 for r in bad.group_by("reason").aggregate([("reason", "count")]).to_pylist():

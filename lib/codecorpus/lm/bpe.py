@@ -49,8 +49,8 @@ def sample_texts(texts: Iterable[str], max_docs: int, max_chars_per_doc: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import UserError
-    from .data import iter_texts
+    from codecorpus.core.errors import UserError
+    from codecorpus.lm.data import iter_texts
 
     ap = argparse.ArgumentParser(description="Train a byte-level BPE tokenizer from shards or dataset Parquet.")
     ap.add_argument("--data", required=True, help="folder of *.json.gz shards, or Parquet with a content column")

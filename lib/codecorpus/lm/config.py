@@ -1,6 +1,6 @@
 """The language-model training config: one frozen dataclass, named presets, TOML and --set overrides.
 
-Kept apart from `codecorpus.config.Config` on purpose: training runs on a machine without Spark
+Kept apart from `codecorpus.core.config.Config` on purpose: training runs on a machine without Spark
 and is driven by its own script, so it carries its own small config.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from codecorpus.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import UserError
+from codecorpus.core.errors import UserError
 
 log = logging.getLogger("codecorpus")
 

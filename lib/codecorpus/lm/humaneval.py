@@ -29,7 +29,7 @@ from importlib.util import find_spec
 
 import numpy as np
 
-from ..errors import UserError
+from codecorpus.core.errors import UserError
 
 log = logging.getLogger("codecorpus")
 
@@ -243,7 +243,13 @@ def _with_stripped_prompts(problems: list[dict]) -> list[dict]:
 def evaluate_model(path: str, problems: list[dict], runs: list[Sampling], seed: int = 42,
                    device: str | None = None, timeout: float = 3.0, batch_rows: int = 1024,
                    keep_samples: int = 3) -> dict:
-    from .generation import count_parameters, device_and_dtype, load_model, load_tokenizer, release
+    from codecorpus.lm.generate import (
+        count_parameters,
+        device_and_dtype,
+        load_model,
+        load_tokenizer,
+        release,
+    )
 
     dev, dtype = device_and_dtype(device)
     tok = load_tokenizer(path)

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError
-from .config import LMConfig
-from .data import BatchSampler, DataSets
+from codecorpus.core.errors import UserError
+from codecorpus.lm.config import LMConfig
+from codecorpus.lm.data import BatchSampler, DataSets
 
 log = logging.getLogger("codecorpus")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
-from . import metrics
-from .bytemap import symbols_to_bytes
-from .load import backend, is_byte_level
+from codecorpus.tokenizer import metrics
+from codecorpus.tokenizer.bytemap import symbols_to_bytes
+from codecorpus.tokenizer.load import backend, is_byte_level
 
 LONGEST = 10
 

@@ -1,12 +1,20 @@
-"""The one way every stage loads a tokenizer: a local Hugging Face tokenizer folder (what
-train_tokenizer writes), or a Hub id where the Hub can be reached."""
+"""The one way anything loads a tokenizer.
+
+- `load_tokenizer(folder)`: a transformers fast tokenizer from a Hugging Face tokenizer folder
+  (what train_tokenizer writes), or a Hub id where the Hub can be reached;
+- `tokenizer_json(path)`: the raw tokenizer.json text, for shipping to executors and hashing;
+- `backend_from_json(text)`: the `tokenizers.Tokenizer` built from that text, once per process
+  and tokenizer, with truncation and padding off (a saved setting would silently cut files).
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from typing import Any
 
-from ..errors import UserError
-from ..io import fs
+from codecorpus.core.errors import UserError
+from codecorpus.io import fs
 
 
 def load_tokenizer(name_or_path: str, *, allow_hub: bool = False):
@@ -32,16 +40,36 @@ def load_tokenizer(name_or_path: str, *, allow_hub: bool = False):
                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
-def tokenizer_json(path: str) -> str:
-    """The raw tokenizer.json text (for shipping to executors and hashing), from the file or
-    from a tokenizer folder holding it."""
+def tokenizer_json(path: str, what: str = "tokenizer") -> str:
+    """The raw tokenizer.json text, from the file or from a tokenizer folder holding it; `what`
+    names the setting or input in the error."""
     local = fs.local_path(path)
     if os.path.isdir(local):
         local = os.path.join(local, "tokenizer.json")
     if not os.path.isfile(local):
-        raise UserError(f"missing tokenizer {path}: run the train_tokenizer stage first")
+        raise UserError(f"{what}: no tokenizer.json at {path} (run the train_tokenizer stage first, "
+                        "or name a folder written by save_pretrained)")
     with open(local, encoding="utf-8") as f:
         return f.read()
+
+
+_BACKENDS: dict[str, Any] = {}
+
+
+def backend_from_json(text: str):
+    """A `tokenizers.Tokenizer` for this JSON text, built once per process and reused across
+    tasks and batches (only the latest one is kept)."""
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    tok = _BACKENDS.get(key)
+    if tok is None:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_str(text)
+        tok.no_truncation()
+        tok.no_padding()
+        _BACKENDS.clear()
+        _BACKENDS[key] = tok
+    return tok
 
 
 def backend(tokenizer):

