@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 
 import pytest
-from cluster import row_digests, spark_submit, standalone_cluster
+from cluster import pipeline_args, spark_submit, standalone_cluster
+
 from codecorpus.core.registry import STAGES
 from codecorpus.core.stage import load_counts
-
-SMALL = ["tokenizer.vocab_size=1000", "tokenizer.n_examples=300", "tokenizer.eval_files=50",
-         "tokens.seq_length=256", "split.valid_fraction=0.2"]
-
-
-def pipeline_args(corpus, out) -> list[str]:
-    args = ["--set", f"input={corpus}", "--set", f"output={out}"]
-    for s in SMALL:
-        args += ["--set", s]
-    return args
+from codecorpus.core.verify import compare_runs
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +23,16 @@ def local_run(spark, small_corpus, tmp_path_factory):
     return out
 
 
-def test_every_stage_completes_and_accounts_for_rows(local_run):
+def test_every_stage_completes_and_the_chain_hands_its_rows_on(local_run):
     counts = {s: load_counts(str(local_run), s) for s in STAGES}
     assert all(c is not None for c in counts.values()), [s for s, c in counts.items() if c is None]
-    for c in counts.values():
-        assert c.rows_in == c.rows_out + sum(c.dropped.values()) + c.quarantined
-    # the data chain hands its rows on: each stage starts with what the previous kept
+    # run_stage checks in = out + dropped + quarantined per stage; what it cannot see is the
+    # hand-over: each data stage starts with exactly what the previous one kept
     assert counts["clean"].rows_in == counts["ingest"].rows_out
     assert counts["dedup"].rows_in == counts["clean"].rows_out
     assert counts["split"].rows_in == counts["dedup"].rows_out
+    assert counts["tokens"].rows_in == counts["split"].rows_out
+    assert counts["stats"].rows_in == counts["ingest"].rows_out
     assert counts["split"].extra["repos_in_both_splits"] == 0
     assert (local_run / "dataset" / "train" / "_SUCCESS").exists()
 
@@ -78,10 +72,34 @@ def test_rerun_skips_complete_stages(spark, local_run, small_corpus, capsys):
     assert before == after
 
 
-def test_standalone_cluster_output_equals_local_mode(spark, local_run, small_corpus, tmp_path):
+def test_standalone_cluster_and_local_1_equal_local_2(spark, local_run, small_corpus, tmp_path):
+    """Same input and config: a real standalone cluster and local[1] give what local[2] gave,
+    stage by stage, as jobs/verify.py judges it."""
     out = tmp_path / "cluster-out"
     with standalone_cluster(tmp_path, workers=1, cores=2) as cluster:
         done = spark_submit("pipeline.py", pipeline_args(small_corpus, out), master=cluster.master)
     assert done.returncode == 0, done.stderr[-3000:]
-    for folder in ("ingest", "dataset/train", "dataset/valid"):
-        assert row_digests(spark, str(out / folder)) == row_digests(spark, str(local_run / folder)), folder
+    one = tmp_path / "local1-out"
+    done = spark_submit("pipeline.py", pipeline_args(small_corpus, one), master="local[1]")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for other in (out, one):
+        differences, compared = compare_runs(spark, str(local_run), str(other))
+        assert differences == [] and compared >= 10
+    done = spark_submit("verify.py", [str(local_run), str(one)])
+    assert done.returncode == 0 and "the runs agree" in done.stdout, done.stderr[-2000:]
+
+
+def test_verify_names_the_first_stage_that_differs(spark, local_run, small_corpus, tmp_path):
+    """Another clean.seed draws other files for the probabilistic filters: clean differs."""
+    import clean
+
+    other = tmp_path / "seed7"
+    (other / "_stages").mkdir(parents=True)
+    for stage in ("ingest", "stats"):  # the same first stages, so clean is the first to differ
+        shutil.copytree(local_run / stage, other / stage)
+        shutil.copy(local_run / "_stages" / f"{stage}.json", other / "_stages" / f"{stage}.json")
+    assert clean.main([*pipeline_args(small_corpus, other), "--set", "clean.seed=7"]) == 0
+    differences, _ = compare_runs(spark, str(local_run), str(other))
+    assert differences and differences[0].startswith("stage clean differs: clean: rows")
+    assert "differing ids: [" in differences[0]
+    assert load_counts(str(other), "clean").digests["clean"] != load_counts(str(local_run), "clean").digests["clean"]

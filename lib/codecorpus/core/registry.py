@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from codecorpus.core.config import Config
-from codecorpus.core.errors import UserError
+from codecorpus.core.errors import StageSkipped, UserError
 from codecorpus.core.stage import Counts, StageIO, run_stage
 from codecorpus.stages import (
     eval_tokenizer,
@@ -89,12 +89,40 @@ def stage_io(cfg: Config, stage: str) -> StageIO:
     return StageIO(cfg.output, stage, inputs, list(spec.outputs), aliases, upstream)
 
 
+def producer(folder: str) -> str | None:
+    """The stage that writes an output folder."""
+    return next((s.name for s in STAGE_LIST if folder in s.outputs), None)
+
+
+def missing_inputs(io: StageIO) -> str | None:
+    """Why a stage cannot run: an input folder whose stage was skipped (None: all were made)."""
+    for folder in io.inputs:
+        made_by = producer(folder)
+        counts = io.counts(made_by) if made_by else None
+        if counts is not None and counts.skipped:
+            return f"no {folder}/: {made_by} was skipped ({counts.skipped})"
+    return None
+
+
 def run_one(spark, cfg: Config, stage: str, force: bool = False) -> Counts | None:
     if not enabled(cfg, stage):
         log.info("[%s] turned off in the config, skipping", stage)
         return None
     spec = get(stage)
-    return run_stage(stage_io(cfg, stage), lambda io: spec.module.build(spark, cfg, io), force=force)
+
+    def body(io: StageIO) -> Counts:
+        reason = missing_inputs(io) if spec.name != "report" else None
+        if reason:
+            raise StageSkipped(reason)
+        return spec.module.build(spark, cfg, io)
+
+    def seal(io: StageIO) -> dict:
+        from codecorpus.core import digest
+
+        digests = digest.output_digests(spark, io) if spark is not None else {}
+        return {"digests": digests, "config_sha256": digest.config_digest(cfg)}
+
+    return run_stage(stage_io(cfg, stage), body, force=force, seal=seal)
 
 
 def run_many(spark, cfg: Config, stages: list[str], force: bool = False) -> dict[str, Counts]:

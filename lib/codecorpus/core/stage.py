@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from codecorpus.core.errors import StageSkipped
 from codecorpus.io import fs, layout
 from codecorpus.io.layout import RunLayout
 
@@ -36,6 +37,10 @@ class Counts:
     quarantined: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # stage-specific figures for stats/report
     seconds: float = 0.0
+    # Order-independent digests of the published outputs (core.digest) and of the config:
+    # what `jobs/verify.py` compares between runs.
+    digests: dict[str, str] = field(default_factory=dict)
+    config_sha256: str = ""
 
     def check(self) -> "Counts":
         accounted = self.rows_out + sum(self.dropped.values()) + self.quarantined
@@ -54,7 +59,14 @@ class Counts:
     def from_dict(cls, data: dict[str, Any]) -> "Counts":
         return cls(**data)
 
+    @property
+    def skipped(self) -> str | None:
+        """Why the stage did not run on this input (None when it ran)."""
+        return self.extra.get("skipped")
+
     def summary(self) -> str:
+        if self.skipped:
+            return f"[{self.stage}] skipped: {self.skipped}"
         parts = [f"in={self.rows_in:,}", f"out={self.rows_out:,}"]
         if self.dropped:
             parts.append("dropped=" + ", ".join(f"{k}:{v:,}" for k, v in sorted(self.dropped.items())))
@@ -135,7 +147,8 @@ def invalidate(root: str, stage: str) -> None:
     fs.remove(marker_path(root, stage))
 
 
-def run_stage(io: StageIO, body: Callable[[StageIO], Counts], force: bool = False) -> Counts:
+def run_stage(io: StageIO, body: Callable[[StageIO], Counts], force: bool = False,
+              seal: Callable[[StageIO], dict[str, Any]] | None = None) -> Counts:
     """Run `body` under the contract; returns the stage's Counts (from the marker if skipped)."""
     root, stage = io.layout.root, io.stage
     if not force and is_complete(root, stage):
@@ -147,10 +160,18 @@ def run_stage(io: StageIO, body: Callable[[StageIO], Counts], force: bool = Fals
     io.clear()
     fs.makedirs(io.layout.stage_tmp(stage))
     started = time.time()
-    counts = body(io)
+    try:
+        counts = body(io)
+    except StageSkipped as skip:
+        # Recorded as complete-but-skipped, with nothing published: later stages that need its
+        # outputs are skipped in turn, and the report says why.
+        io.clear()
+        counts = Counts(stage, rows_in=0, rows_out=0, extra={"skipped": str(skip)})
     counts = Counts(**{**counts.to_dict(), "stage": stage, "seconds": round(time.time() - started, 3)})
     counts.check()
     io.publish()
+    if seal is not None:  # digests of what was just published, recorded in the marker
+        counts = Counts(**{**counts.to_dict(), **seal(io)})
     fs.write_json_atomic(marker_path(root, stage), counts.to_dict())
     log.info("%s", counts.summary())
     print(counts.summary(), flush=True)

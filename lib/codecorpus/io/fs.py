@@ -111,6 +111,10 @@ def read_json(path: str) -> Any:
     return json.loads(Path(local_path(path)).read_text())
 
 
+def read_bytes(path: str) -> bytes:
+    return Path(local_path(path)).read_bytes()
+
+
 def check_writable(root: str) -> None:
     from codecorpus.core.errors import UserError
 

@@ -38,6 +38,17 @@ LOCATIONS: dict[str, str] = {
     "report.summary": "report/summary.json",
     "lm": "lm",  # the GPU stage's results, copied back under the run (read by the report)
 }
+# What two runs of the same input and config must agree on, row for row or byte for byte
+# (other files hold timings or absolute paths by nature).
+PARQUET_DATA = ("ingest", "quarantine", "clean", "rejects", "dedup", "dedup_removed", "dataset.train",
+                "dataset.valid", "tokens.train", "tokens.valid")
+EXACT_FILES = ("stats.json", "tokenizer.json")
+
+
+def compared_locations(folders) -> list[str]:
+    """The locations in these output folders that runs are compared on, in layout order."""
+    folders = set(folders)
+    return [n for n in (*PARQUET_DATA, *EXACT_FILES) if folder_of(n) in folders]
 
 
 def folder_of(name: str) -> str:

@@ -49,7 +49,8 @@ def funnel_rows(counts: dict[str, Counts]) -> list[dict]:
     for name, c in counts.items():
         rows.append({"stage": name, "rows in": f"{c.rows_in:,}", "rows out": f"{c.rows_out:,}",
                      "dropped": ", ".join(f"{k}: {v:,}" for k, v in sorted(c.dropped.items())) or "-",
-                     "quarantined": f"{c.quarantined:,}", "seconds": c.seconds})
+                     "quarantined": f"{c.quarantined:,}", "seconds": c.seconds,
+                     "note": f"skipped: {c.skipped}" if c.skipped else ""})
     return rows
 
 

@@ -17,7 +17,7 @@ from codecorpus.io.parquet import read_parquet
 from codecorpus.tokenizer import metrics
 from codecorpus.tokenizer.judge import Judge, judge_all
 from codecorpus.tokenizer.load import load_tokenizer
-from codecorpus.tokenizer.sample import peak_rss_mb, sample_stream
+from codecorpus.tokenizer.sample import peak_rss_mb, sample_or_skip
 from codecorpus.tokenizer.train import text_batches
 
 log = logging.getLogger("codecorpus")
@@ -52,7 +52,7 @@ def build(spark, cfg: Config, io: StageIO) -> Counts:
     judges = [Judge(OURS, load_tokenizer(ours), ours)]
     judges += [Judge(name, load_tokenizer(path), path) for name, path in baseline_specs(tc.baselines)]
     df = read_parquet(spark, io.input("dataset.valid"))
-    stream = sample_stream(df, tc.eval_files, tc.seed, tc.max_chars_per_file, label=NAME)
+    stream = sample_or_skip(df, tc.eval_files, tc.seed, tc.max_chars_per_file, label=NAME)
     started = time.time()
     results = judge_all(judges, text_batches(stream))
     data = {

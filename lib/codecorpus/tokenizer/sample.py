@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from codecorpus.core.errors import UserError
+from codecorpus.core.errors import EmptyInput, UserError
 
 log = logging.getLogger("codecorpus")
 
@@ -149,7 +149,7 @@ def sample_stream(df, n: int, seed: int, max_chars: int, label: str = "sample",
         raise UserError(f"sample size must be positive, not {n}")
     found = cut(df, n, seed)
     if found is None:
-        raise UserError(f"{label}: the input has no file with content to sample")
+        raise EmptyInput(f"{label}: the input has no file with content to sample")
     count, key, last_id = found
     parts = max(1, math.ceil(count / rows_per_part))
     rows = keyed(df, seed, max_chars)
@@ -159,3 +159,14 @@ def sample_stream(df, n: int, seed: int, max_chars: int, label: str = "sample",
                     .mapInArrow(_pack(blob_bytes), "blob binary"))
     log.info("[%s] %s files chosen (seed %d), streaming them in %d partitions", label, f"{count:,}", seed, parts)
     return SampleStream(packed, count, label)
+
+
+def sample_or_skip(df, n: int, seed: int, max_chars: int, label: str = "sample") -> SampleStream:
+    """`sample_stream` for a stage: an input without text makes the stage skip (it says why),
+    so a small corpus still finishes the pipeline."""
+    from codecorpus.core.errors import StageSkipped
+
+    try:
+        return sample_stream(df, n, seed, max_chars, label=label)
+    except EmptyInput as exc:
+        raise StageSkipped(str(exc).removeprefix(f"{label}: ")) from None
