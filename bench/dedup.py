@@ -83,8 +83,9 @@ def run_ours(table: pa.Table, master: str, overrides: list[str]) -> dict:
 
 def run_datasketch(table: pa.Table, overrides: list[str]) -> dict:
     from codecorpus.core.config import load_config
-    from codecorpus.stages.dedup import shingles
+    from codecorpus.stages.dedup.shingles import tokens
     from datasketch import MinHash, MinHashLSH
+    from dedup_reference import shingle_strings
 
     dc = load_config(None, overrides).dedup.resolved()
     ids, contents = table.column("id").to_pylist(), table.column("content").to_pylist()
@@ -92,10 +93,10 @@ def run_datasketch(table: pa.Table, overrides: list[str]) -> dict:
     lsh = MinHashLSH(threshold=dc.threshold, num_perm=dc.num_perm)
     duplicates = 0
     for doc_id, text in zip(ids, contents):
-        if len(shingles.tokens(text)) < dc.min_tokens:
+        if len(tokens(text)) < dc.min_tokens:
             continue
         m = MinHash(num_perm=dc.num_perm, seed=dc.seed)
-        m.update_batch([s.encode() for s in shingles.shingle_strings(text, dc.ngram)])
+        m.update_batch([s.encode() for s in shingle_strings(text, dc.ngram)])
         if lsh.query(m):
             duplicates += 1  # first seen wins, as in CodeParrot's script
         lsh.insert(doc_id, m)

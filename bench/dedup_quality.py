@@ -41,6 +41,7 @@ from codecorpus.stages.dedup.clusters import (  # noqa: E402
 )
 from codecorpus.stages.dedup.components import connected_components  # noqa: E402
 from codecorpus.stages.dedup.stage import params_for  # noqa: E402
+from dedup_reference import shingle_strings  # noqa: E402
 
 KEYWORDS = {"def", "class", "return", "import", "from", "for", "while", "if", "else", "elif", "in", "not",
             "and", "or", "is", "None", "True", "False", "self", "try", "except", "with", "as", "pass"}
@@ -172,11 +173,35 @@ def datasketch_pairs(docs, cfg: Config, min_tokens: int):
         if len(shingles.tokens(text)) < min_tokens:
             continue
         m = MinHash(num_perm=dc.num_perm, seed=dc.seed)
-        m.update_batch([s.encode() for s in shingles.shingle_strings(text, dc.ngram)])
+        m.update_batch([s.encode() for s in shingle_strings(text, dc.ngram)])
         lsh.insert(doc_id, m)
         sketches[doc_id] = m
     pairs = {_pair(doc_id, other) for doc_id, m in sketches.items() for other in lsh.query(m) if other != doc_id}
     return pairs, time.perf_counter() - started, (lsh.b, lsh.r)
+
+
+def synthetic_recall(made: list[tuple], truth: set, clustered: set) -> dict:
+    """Per edit: near-copies made, those at or above the threshold, and those of them clustered
+    with their source."""
+    synthetic: dict[str, dict] = {}
+    for new_id, _, src_id, edit in made:
+        p = _pair(new_id, src_id)
+        cell = synthetic.setdefault(edit, {"copies": 0, "above_threshold": 0, "found": 0})
+        cell["copies"] += 1
+        if p in truth:
+            cell["above_threshold"] += 1
+            cell["found"] += p in clustered
+    return synthetic
+
+
+def agreement(got: dict, ds_pairs: set) -> dict:
+    """How far our pairs (verified, and raw candidates) and datasketch's coincide."""
+    verified, candidates = got["verified"], got["candidates"]
+    return {"ours_verified_and_datasketch": len(verified & ds_pairs),
+            "only_ours": len(verified - ds_pairs), "only_datasketch": len(ds_pairs - verified),
+            "jaccard_of_pair_sets": round(len(verified & ds_pairs) / max(1, len(verified | ds_pairs)), 4),
+            "candidates_jaccard_of_pair_sets": round(len(candidates & ds_pairs)
+                                                     / max(1, len(candidates | ds_pairs)), 4)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -208,16 +233,6 @@ def main(argv: list[str] | None = None) -> dict:
     got = ours(spark, docs, cfg)
     ds_pairs, ds_seconds, ds_shape = datasketch_pairs(docs, cfg, dc.min_tokens)
 
-    synthetic = {}
-    for _, _, _, edit in made:
-        synthetic.setdefault(edit, {"copies": 0, "above_threshold": 0, "found": 0})
-    for new_id, _, src_id, edit in made:
-        p = _pair(new_id, src_id)
-        cell = synthetic[edit]
-        cell["copies"] += 1
-        if p in truth:
-            cell["above_threshold"] += 1
-            cell["found"] += p in got["clustered"]
     exact_of = lambda pairs: [sims.get(p, 0.0) for p in pairs]  # noqa: E731
     result = {
         "files": len(docs), "hashed": len(ids), "pairs_total": len(ids) * (len(ids) - 1) // 2,
@@ -227,15 +242,10 @@ def main(argv: list[str] | None = None) -> dict:
         "verified": precision_recall(got["verified"], truth),
         "clusters": precision_recall(got["clustered"], truth),
         "datasketch": precision_recall(ds_pairs, truth),
-        "agreement_with_datasketch": {
-            "ours_verified_and_datasketch": len(got["verified"] & ds_pairs),
-            "only_ours": len(got["verified"] - ds_pairs), "only_datasketch": len(ds_pairs - got["verified"]),
-            "jaccard_of_pair_sets": round(len(got["verified"] & ds_pairs) / max(1, len(got["verified"] | ds_pairs)), 4),
-            "candidates_jaccard_of_pair_sets": round(len(got["candidates"] & ds_pairs)
-                                                     / max(1, len(got["candidates"] | ds_pairs)), 4)},
+        "agreement_with_datasketch": agreement(got, ds_pairs),
         "verified_false_positives_median_exact_jaccard": _median(exact_of(got["verified"] - truth)),
         "clusters_false_positives_median_exact_jaccard": _median(exact_of(got["clustered"] - truth)),
-        "synthetic_near_copies": synthetic,
+        "synthetic_near_copies": synthetic_recall(made, truth, got["clustered"]),
         "cc_rounds": got["rounds"],
     }
     print(json.dumps(result, indent=2))

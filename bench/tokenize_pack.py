@@ -1,4 +1,4 @@
-"""Tokens per second of the `tokenize` stage (Spark, local[2]) next to what a user would write
+"""Tokens per second of the `tokens` stage (Spark, local[2]) next to what a user would write
 with datasets: `Dataset.map(tokenizer, batched=True, num_proc=2)`, same tokenizer, same text,
 one run.
 
@@ -82,28 +82,16 @@ def spark_session():
         "spark.sql.execution.arrow.maxRecordsPerBatch": "2048"})
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shards", type=int, default=24)
-    ap.add_argument("--tokenizer", help="tokenizer.json to use (default: train one on the bench text)")
-    ap.add_argument("--work", default="/tmp/bench_tokenize")
-    ap.add_argument("--files-per-group", type=int, default=512,
-                    help="tokens.files_per_group: enough groups to keep both cores busy")
-    args = ap.parse_args()
-
-    import logging
-
+def prepare_run(args, run) -> Path:
+    """A run root holding the bench text as its split output and a tokenizer; returns tokenizer.json."""
     import pyarrow.parquet as pq
+    from codecorpus.io.layout import split_location
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("codecorpus").setLevel(logging.INFO)  # the stage's own phase timings
-    work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "run" / "tokenizer").mkdir(parents=True)
     table = load_text(args.shards)
     chars = sum(len(t) for t in table.column("content").to_pylist())
     print(f"text: {table.num_rows:,} files, {chars / 1e6:.1f}M characters from {args.shards} shards")
-    tok_path = work / "run" / "tokenizer" / "tokenizer.json"
+    tok_path = Path(run.path("tokenizer.json"))
+    tok_path.parent.mkdir(parents=True)
     if args.tokenizer:
         shutil.copy(args.tokenizer, tok_path)
     else:
@@ -112,38 +100,47 @@ def main() -> None:
         print(f"trained a 32,768-token BPE in {time.perf_counter() - t0:.1f}s (not timed)")
     # All files in train; valid gets one file so the split exists.
     for split, part in (("train", table), ("valid", table.slice(0, 1))):
-        (work / "run" / "dataset" / split).mkdir(parents=True)
-        pq.write_table(part, work / "run" / "dataset" / split / "part-0.parquet")
+        folder = Path(run.path(split_location("dataset", split)))
+        folder.mkdir(parents=True)
+        pq.write_table(part, folder / "part-0.parquet")
+    return tok_path
 
-    # --- Spark: the tokenize stage, local[2]
+
+def time_stage(run, files_per_group: int) -> tuple[int, float, float]:
+    """The tokens stage under Spark, local[2]: (train stream tokens, seconds, CPU seconds)."""
     from codecorpus.core.config import Config
     from codecorpus.core.registry import run_one
     from codecorpus.io import fs
 
     spark = spark_session()
     spark.range(1000).selectExpr("sum(id)").collect()  # JVM up before the clock starts
-    cfg = Config().replace(output=str(work / "run"), **{"tokens.files_per_group": args.files_per_group})
+    cfg = Config().replace(output=run.root, **{"tokens.files_per_group": files_per_group})
     t0, c0 = time.perf_counter(), tree_cpu_seconds()
     run_one(spark, cfg, "tokens", force=True)
-    spark_s, spark_cpu = time.perf_counter() - t0, tree_cpu_seconds() - c0
-    meta = fs.read_json(str(work / "run" / "tokens" / "meta.json"))
-    spark_tokens = meta["splits"]["train"]["stream_tokens"]  # valid (1 file) left out
+    seconds, cpu = time.perf_counter() - t0, tree_cpu_seconds() - c0
+    meta = fs.read_json(run.path("tokens.meta"))
     spark.stop()
+    return meta["splits"]["train"]["stream_tokens"], seconds, cpu  # valid (1 file) left out
 
-    # --- datasets: what a user would write
+
+def time_datasets(run, tok_path: Path, cache: Path) -> tuple[int, float, float]:
+    """What a user would write: datasets.map over the same file, same tokenizer."""
     import datasets
     from transformers import PreTrainedTokenizerFast
 
     datasets.disable_progress_bars()
     hf_tok = PreTrainedTokenizerFast(tokenizer_file=str(tok_path), eos_token=EOS)
-    ds = datasets.Dataset.from_parquet(str(work / "run" / "dataset" / "train" / "part-0.parquet"),
-                                       cache_dir=str(work / "hf_cache"))
+    ds = datasets.Dataset.from_parquet(f"{run.path('dataset.train')}/part-0.parquet", cache_dir=str(cache))
     t0, c0 = time.perf_counter(), tree_cpu_seconds()
     out = ds.map(lambda batch: hf_tok(batch["content"]), batched=True, num_proc=2,
                  remove_columns=ds.column_names, load_from_cache_file=False)
-    hf_s, hf_cpu = time.perf_counter() - t0, tree_cpu_seconds() - c0
-    hf_tokens = sum(len(ids) for ids in out["input_ids"]) + ds.num_rows  # + <|endoftext|> per file
+    seconds, cpu = time.perf_counter() - t0, tree_cpu_seconds() - c0
+    return sum(len(ids) for ids in out["input_ids"]) + ds.num_rows, seconds, cpu  # + <|endoftext|> per file
 
+
+def report(ours: tuple[int, float, float], theirs: tuple[int, float, float]) -> None:
+    """The lines bench/run_all.py parses: keep their wording."""
+    (spark_tokens, spark_s, spark_cpu), (hf_tokens, hf_s, hf_cpu) = ours, theirs
     spark_rate, hf_rate = spark_tokens / spark_s, hf_tokens / hf_s
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"spark tokenize stage (local[2], tokenize+pack+write): {spark_tokens:,} tokens in {spark_s:.1f}s "
@@ -156,6 +153,28 @@ def main() -> None:
           f"{(spark_tokens / spark_cpu) / (hf_tokens / hf_cpu):.2f}x tokens per CPU-second")
     if spark_tokens != hf_tokens:
         print(f"note: token counts differ by {spark_tokens - hf_tokens:,}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shards", type=int, default=24)
+    ap.add_argument("--tokenizer", help="tokenizer.json to use (default: train one on the bench text)")
+    ap.add_argument("--work", default="/tmp/bench_tokenize")
+    ap.add_argument("--files-per-group", type=int, default=512,
+                    help="tokens.files_per_group: enough groups to keep both cores busy")
+    args = ap.parse_args()
+
+    import logging
+
+    from codecorpus.io.layout import RunLayout
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("codecorpus").setLevel(logging.INFO)  # the stage's own phase timings
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    run = RunLayout(str(work / "run"))  # bench/run_all.py reuses <work>/run/tokenizer/tokenizer.json
+    tok_path = prepare_run(args, run)
+    report(time_stage(run, args.files_per_group), time_datasets(run, tok_path, work / "hf_cache"))
 
 
 if __name__ == "__main__":

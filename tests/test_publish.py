@@ -25,7 +25,8 @@ from codecorpus.core.config import load_config
 from codecorpus.core.errors import ConfigError
 from codecorpus.core.stage import Counts, marker_path
 from codecorpus.io import fs
-from codecorpus.publish.push import RECEIPT, plan_publish, stage_files
+from codecorpus.publish.plan import plan_publish
+from codecorpus.publish.push import RECEIPT, stage_files
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANTED = "hf_PLANTEDtokenMustNeverLeak0123456789"
@@ -241,6 +242,27 @@ def test_staged_card_lets_datasets_stream_each_split(run_root, tmp_path, monkeyp
         stage_files(next(r for r in plan.repos if r.repo_id == repo_id), str(folder))
         rows = list(load_dataset(str(folder), split=split, streaming=True, cache_dir=str(tmp_path / "cache")))
         assert sorted(r["path"] for r in rows) == expected
+
+
+def test_local_dataset_card_lets_datasets_load_the_split_folder(run_root, tmp_path, monkeypatch):
+    """The split stage's dataset/README.md (publish.cards.local_dataset_card) names each split's files."""
+    import shutil
+
+    from codecorpus.publish.cards import local_dataset_card
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    from datasets import load_dataset
+
+    folder = tmp_path / "dataset"
+    shutil.copytree(run_root / "dataset", folder)
+    files = {s: sorted(p.name for p in (folder / s).glob("*.parquet")) for s in ("train", "valid")}
+    counts = {"train": {"files": 5, "bytes": 2_500_000, "repos": 3}, "valid": {"files": 2, "bytes": 40, "repos": 2}}
+    card = local_dataset_card(counts, _cfg(run_root), files, ["id", "content"])
+    (folder / "README.md").write_text(card)
+    assert f"    - train/{files['train'][1]}\n" in card and "| train | 5 | 2.5 | 3 |" in card
+    assert "Columns: `id`, `content` (" in card
+    ds = load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    assert {s: ds[s].num_rows for s in ds} == {"train": 5, "valid": 2}
 
 
 def test_tokenizer_card_and_files(run_root):

@@ -1,5 +1,5 @@
-"""Stage `tokenize` (codecorpus.stages.tokens) and codecorpus.io.packed.PackedDataset, on a tiny corpus with a
-tiny byte-level BPE tokenizer trained here."""
+"""Stage `tokens` (codecorpus.stages.tokens), its packer (codecorpus.tokens) and
+codecorpus.io.packed.PackedDataset, on a tiny corpus with a tiny byte-level BPE tokenizer trained here."""
 from __future__ import annotations
 
 import glob
@@ -16,6 +16,7 @@ from codecorpus.core.registry import run_one
 from codecorpus.core.stage import load_counts
 from codecorpus.io import fs
 from codecorpus.stages import tokens
+from codecorpus.tokens import packer
 
 EOS = "<|endoftext|>"
 SEQ = 32
@@ -182,7 +183,7 @@ def test_counts_account_for_every_file(dropped_run):
     assert counts.dropped["null_content"] == 1
     assert counts.dropped.get("tail", 0) == sum(s["files_tail"] for s in meta["splits"].values())
     assert counts.rows_out == counts.rows_in - sum(counts.dropped.values())
-    assert counts.extra["splits"]["train"]["hist_edges"] == tokens.HIST_EDGES
+    assert counts.extra["splits"]["train"]["hist_edges"] == packer.HIST_EDGES
 
 
 def test_output_does_not_depend_on_input_partitioning(spark, dropped_run, tmp_path, tokenizer_path):
@@ -262,28 +263,59 @@ def test_packed_dataset_returns_the_mask_when_padded(padded_run):
 # ---------------------------------------------------------------------------- pure helpers
 
 def test_ids_dtype_and_int32_tables():
-    assert tokens.ids_dtype(65536) == "uint16" and tokens.ids_dtype(65537) == "int32"
+    assert packer.ids_dtype(65536) == "uint16" and packer.ids_dtype(65537) == "int32"
     rows = np.array([[70000, 1, 2], [3, 99999, 5]], dtype=np.int64)
-    table = tokens.sequences_table(rows, [3, 2], tokens.output_schema("int32", with_mask=True))
+    table = packer.sequences_table(rows, [3, 2], packer.output_schema("int32", with_mask=True))
     assert str(table.schema.field("input_ids").type) == "list<item: int32>"
     assert table.column("input_ids").to_pylist() == rows.tolist()
     assert table.column("attention_mask").to_pylist() == [[1, 1, 1], [1, 1, 0]]
 
 
 def test_shard_plan_cuts_groups_into_equal_shards():
-    plan = tokens.shard_plan({2: 5, 0: 3, 7: 0, 9: 4}, rows_per_file=4)
+    plan = packer.shard_plan({2: 5, 0: 3, 7: 0, 9: 4}, rows_per_file=4)
     assert plan == [[(0, 0, 3), (2, 0, 1)], [(2, 1, 5)], [(9, 0, 4)]]
-    assert tokens.shard_plan({}, 4) == []
+    assert packer.shard_plan({}, 4) == []
 
 
 def test_group_packer_counts_tail_files():
-    p = tokens.GroupPacker(seq_length=4, eos_id=0, pad=False)
+    p = packer.GroupPacker(seq_length=4, eos_id=0, pad=False)
     rows = p.add([np.array([5, 5, 5]), np.array([6]), None, np.array([], dtype=np.int64)], chars=9)
     assert rows.tolist() == [[5, 5, 5, 0]]  # then [6, 0, 0]: the 2nd and 4th file are the tail
     (last, _), stats = p.finish()
     assert last is None
     assert stats["files_tail"] == 2 and stats["files_null"] == 1 and stats["files_packed"] == 1
     assert stats["tokens_dropped"] == 3 and stats["tokens"] == 4
+
+
+def test_packer_and_staging_run_without_spark():
+    """The GPU stage packs with these modules where there is no pyspark."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import codecorpus.tokens.packer, codecorpus.tokens.staging; "
+            "sys.exit(any(m.split('.')[0] == 'pyspark' for m in sys.modules))")
+    lib = str(Path(__file__).resolve().parents[1] / "lib")
+    assert subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": lib}).returncode == 0
+
+
+def test_group_stager_stages_each_group_and_shards_cut_across_them(tmp_path):
+    from codecorpus.tokens.staging import GroupStager, group_file, write_shard
+
+    stager = GroupStager(str(tmp_path), seq_length=4, eos_id=0, pad=True, dtype="uint16")
+    groups = np.array([3, 3, 5, 8])
+    ids = [np.array([1, 2, 3, 4, 5]), np.array([6]), None, np.array([7, 7])]
+    finished = list(stager.add_batch(groups, ids, np.array([5, 1, 0, 2])))
+    finished.append(stager.finish())
+    assert [g for g, _ in finished] == [3, 5, 8]
+    stats = {g: s for g, s in finished}
+    assert stats[3]["sequences"] == 2 and stats[3]["padding_tokens"] == 0  # 1 2 3 4 | 5 0 6 0
+    assert stats[5]["sequences"] == 0 and not Path(group_file(str(tmp_path), 5)).exists()  # no rows, no file
+    assert stats[8]["sequences"] == 1 and stats[8]["padding_tokens"] == 1  # 7 7 0 + one pad
+    schema = packer.output_schema("uint16", with_mask=True)
+    assert write_shard(str(tmp_path / "part-00000.parquet"), [(3, 1, 2), (8, 0, 1)], str(tmp_path), schema) == 2
+    table = pq.read_table(tmp_path / "part-00000.parquet")
+    assert table.column("input_ids").to_pylist() == [[5, 0, 6, 0], [7, 7, 0, 0]]
+    assert table.column("attention_mask").to_pylist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
 
 
 def test_missing_tokenizer_or_eos_is_a_user_error(spark, tmp_path, tokenizer_path):
@@ -307,11 +339,11 @@ def test_row_groups_have_the_target_size_and_are_read_across(tmp_path):
     from codecorpus.io.arrow_files import ParquetFileWriter
     from codecorpus.io.packed import PackedShards
 
-    schema = tokens.output_schema("uint16", with_mask=False)
+    schema = packer.output_schema("uint16", with_mask=False)
     rows = np.arange(300 * 4).reshape(300, 4)
     writer = ParquetFileWriter(str(tmp_path / "part-00000.parquet"), schema, row_group_rows=128)
     for i in range(0, 300, 50):
-        writer.write(tokens.sequences_table(rows[i:i + 50], [4] * 50, schema))
+        writer.write(packer.sequences_table(rows[i:i + 50], [4] * 50, schema))
     assert writer.close() == 300
     meta = pq.read_metadata(tmp_path / "part-00000.parquet")
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [128, 128, 44]

@@ -36,6 +36,7 @@ LOCATIONS: dict[str, str] = {
     "report": "report",
     "report.index": "report/index.html",
     "report.summary": "report/summary.json",
+    "published": "_published.json",  # jobs/publish.py's receipt of what it pushed where
     "lm": "lm",  # the GPU stage's results, copied back under the run (read by the report)
 }
 # What two runs of the same input and config must agree on, row for row or byte for byte

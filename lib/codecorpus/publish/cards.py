@@ -1,8 +1,13 @@
-"""The Hub cards for a published run: a dataset card and a tokenizer (model) card.
+"""Every dataset card of a run, and the tokenizer's.
 
-Pure text rendering from facts gathered by `publish.py` (stage markers, Parquet footers, the
-config); nothing here reads files or talks to the network. The dataset card's YAML `configs`
-name the splits' Parquet files, so `load_dataset(repo, split=..., streaming=True)` finds them.
+- `local_dataset_card`: the split stage's `dataset/README.md`, next to the Parquet files, so that
+  `datasets.load_dataset(<dataset folder>)` finds both splits;
+- `hub_dataset_card` and `tokenizer_card`: the README.md of the Hub repos a publish pushes; the
+  Hub dataset card supersedes the local one (same facts, Hub paths, and the run's funnel).
+
+Pure text rendering from facts handed in (stage markers, Parquet footers, the config): nothing
+here reads files or talks to the network. The YAML `configs` of a dataset card name the splits'
+Parquet files, so `load_dataset(repo, split=..., streaming=True)` finds them.
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ class RunFacts:
     counts: dict[str, Counts] = field(default_factory=dict)  # completed stages' markers
 
 
-def dataset_card(facts: RunFacts, repo_id: str, split_repos: dict[str, str]) -> str:
+def hub_dataset_card(facts: RunFacts, repo_id: str, split_repos: dict[str, str]) -> str:
     """The README.md of a dataset repo. `split_repos` maps every split to the repo that holds it:
     one repo for both, or `<name>-train` / `<name>-valid`; this card's YAML lists its own splits.
     It supersedes the split stage's local dataset/README.md (which it covers, with Hub paths)."""
@@ -76,6 +81,51 @@ def dataset_card(facts: RunFacts, repo_id: str, split_repos: dict[str, str]) -> 
         _split_settings_section(facts),
     ]
     return "\n".join(p for p in parts if p)
+
+
+def local_dataset_card(counts: dict, cfg: Config, files: dict[str, list[str]], columns: list[str]) -> str:
+    """The split stage's README.md, whose YAML `configs:` lets `datasets.load_dataset(<dir>)` find
+    both splits. `counts` holds each split's files, bytes and repos; `columns` the dataset's.
+
+    The files are listed by name rather than by a glob: `datasets` keys its cache on the folder
+    name and these strings, so a glob would serve a stale cached copy of an older run with the
+    same folder name; Spark's file names carry a per-write id, so listing them keys each run."""
+    listed = {s: "\n".join(f"    - {s}/{f}" for f in names) for s, names in files.items()}
+    rows = "\n".join(f"| {s} | {counts[s]['files']:,} | {counts[s]['bytes'] / 1e6:,.1f} | {counts[s]['repos']:,} |"
+                     for s in ("train", "valid"))
+    return f"""---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path:
+{listed["train"]}
+  - split: valid
+    path:
+{listed["valid"]}
+task_categories:
+- text-generation
+tags:
+- code
+- python
+---
+# codecorpus dataset
+
+Python source files prepared by codecorpus from `{cfg.input}`: ingested, cleaned, deduplicated
+and split **by {cfg.split.by}** (seed {cfg.split.seed}, valid fraction {cfg.split.valid_fraction}).
+
+| split | files | MB | repositories |
+|---|---:|---:|---:|
+{rows}
+
+Columns: `{'`, `'.join(columns)}` (`id` is a stable 64-bit id of the source shard and line).
+
+```python
+from datasets import load_dataset
+ds = load_dataset("path/to/dataset")                          # memory-mapped Arrow
+stream = load_dataset("path/to/dataset", streaming=True)      # iterable, nothing cached
+```
+"""
 
 
 def tokenizer_card(repo_id: str, tokenizer: dict[str, Any], dataset_repo: str,

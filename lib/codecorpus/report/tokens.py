@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codecorpus.stages.tokens import HIST_EDGES
+from codecorpus.tokens.packer import HIST_EDGES
 
 
 def section(ctx) -> str | None:

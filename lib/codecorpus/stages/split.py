@@ -18,6 +18,7 @@ from codecorpus.core.stage import Counts, StageIO
 from codecorpus.io import fs
 from codecorpus.io.layout import SPLITS, split_location
 from codecorpus.io.parquet import read_parquet, write_parquet
+from codecorpus.publish.cards import local_dataset_card
 
 NAME = "split"
 DATASET_COLUMNS = ["id", "repo_name", "path", "copies", "size", "content", "license"]
@@ -40,50 +41,6 @@ def assign_split(df: DataFrame, cfg: SplitConfig) -> DataFrame:
     return df.withColumn("split", F.when(is_valid, "valid").otherwise("train"))
 
 
-def dataset_card(counts: dict, cfg: Config, files: dict[str, list[str]]) -> str:
-    """README.md whose YAML `configs:` lets `datasets.load_dataset(<dir>)` find both splits.
-
-    The files are listed by name rather than by a glob: `datasets` keys its cache on the folder
-    name and these strings, so a glob would serve a stale cached copy of an older run with the
-    same folder name; Spark's file names carry a per-write id, so listing them keys each run."""
-    listed = {s: "\n".join(f"    - {s}/{f}" for f in names) for s, names in files.items()}
-    rows = "\n".join(f"| {s} | {counts[s]['files']:,} | {counts[s]['bytes'] / 1e6:,.1f} | {counts[s]['repos']:,} |"
-                     for s in ("train", "valid"))
-    return f"""---
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path:
-{listed["train"]}
-  - split: valid
-    path:
-{listed["valid"]}
-task_categories:
-- text-generation
-tags:
-- code
-- python
----
-# codecorpus dataset
-
-Python source files prepared by codecorpus from `{cfg.input}`: ingested, cleaned, deduplicated
-and split **by {cfg.split.by}** (seed {cfg.split.seed}, valid fraction {cfg.split.valid_fraction}).
-
-| split | files | MB | repositories |
-|---|---:|---:|---:|
-{rows}
-
-Columns: `{'`, `'.join(DATASET_COLUMNS)}` (`id` is a stable 64-bit id of the source shard and line).
-
-```python
-from datasets import load_dataset
-ds = load_dataset("path/to/dataset")                          # memory-mapped Arrow
-stream = load_dataset("path/to/dataset", streaming=True)      # iterable, nothing cached
-```
-"""
-
-
 def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
     source = read_parquet(spark, io.input("rows"))
     df = assign_split(source, cfg.split).withColumn("bytes", F.octet_length("content")).cache()
@@ -100,7 +57,7 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
         write_parquet(part, io.output(split_location("dataset", s)), files=files, sort_by=["id"])
     df.unpersist()
     files = {s: fs.list_names(io.output(split_location("dataset", s)), ".parquet") for s in SPLITS}
-    fs.write_text_atomic(io.output("dataset.card"), dataset_card(per_split, cfg, files))
+    fs.write_text_atomic(io.output("dataset.card"), local_dataset_card(per_split, cfg, files, DATASET_COLUMNS))
 
     total = sum(v["files"] for v in per_split.values())
     if per_split["valid"]["files"] == 0:

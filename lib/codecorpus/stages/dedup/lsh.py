@@ -22,10 +22,6 @@ class LshShape:
     fn_area: float  # probability area of missed pairs above it
 
 
-def candidate_probability(s, bands: int, rows: int):
-    return 1.0 - (1.0 - np.asarray(s, dtype=float) ** rows) ** bands
-
-
 def _simpson(y: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Integral over [lo, hi] of samples on an even grid, along the last axis."""
     h = (hi - lo) / (y.shape[-1] - 1)

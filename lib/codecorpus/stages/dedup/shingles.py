@@ -55,17 +55,3 @@ def shingle_hashes(hashes: np.ndarray, ngram: int) -> np.ndarray:
             folded = folded * _STEP + hashes[k:k + count]
         return np.unique(_finalize(folded))
 
-
-def shingle_strings(text: str | None, ngram: int) -> set[str]:
-    """The same shingles as text, for exact Jaccard similarity and for other libraries."""
-    toks = tokens(text)
-    n = min(ngram, len(toks))
-    if n == 0:
-        return set()
-    return {" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1)}
-
-
-def jaccard(a: set, b: set) -> float:
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
