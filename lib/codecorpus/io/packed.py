@@ -9,6 +9,10 @@ of each holding a copy. A read decodes one Parquet row group (128 sequences as t
 them) and the last few are cached per process, so sequential reads are cheap and a random read
 costs one row group. torch is imported only when `PackedDataset` is first used; `PackedShards`
 is the same reader returning numpy arrays, for code without torch.
+
+`read_sequences(folder, seq_length)` reads a whole split into one [n, seq_length] array, for a
+training loop that holds its data in memory (the GPU stage: shuffling and resuming an
+in-memory array is exact and cheap).
 """
 from __future__ import annotations
 
@@ -124,6 +128,42 @@ def _fixed_width(column, path: str) -> np.ndarray:
         raise ValueError(f"{path}: sequences of different lengths ({lengths.min()}..{lengths.max()})")
     values = column.flatten().to_numpy(zero_copy_only=False)
     return values.reshape(n, int(lengths[0]) if n else 0)
+
+
+READ_BATCH_ROWS = 8192
+
+
+def read_sequences(source: str | os.PathLike | list, seq_length: int, *, max_rows: int = 0) -> np.ndarray:
+    """The shards' full sequences in file order as one [n, seq_length] array, in the stored dtype
+    (uint16 for vocabularies up to 65,536: half the memory of int32). With `max_rows`, at most
+    that many. Padded rows (remainder = "pad": a packing group's last row) are left out: a loss
+    on them would teach the model the padding; `PackedShards` hands them out with their mask."""
+    import pyarrow.parquet as pq
+
+    parts: list[np.ndarray] = []
+    rows = 0
+    for path in _shard_files(source):
+        pf = pq.ParquetFile(path)
+        names = pf.schema_arrow.names
+        if "input_ids" not in names:
+            raise ValueError(f"{path} has no input_ids column")
+        columns = ["input_ids"] + (["attention_mask"] if "attention_mask" in names else [])
+        for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+            ids = _full_rows(batch, path, seq_length)
+            parts.append(ids[: max_rows - rows] if max_rows else ids)
+            rows += len(parts[-1])
+            if max_rows and rows >= max_rows:
+                return np.concatenate(parts)
+    return np.concatenate(parts) if parts else np.zeros((0, seq_length), np.uint16)
+
+
+def _full_rows(batch, path: str, seq_length: int) -> np.ndarray:
+    ids = _fixed_width(batch.column("input_ids"), path)
+    if len(ids) and ids.shape[1] != seq_length:
+        raise ValueError(f"{path}: sequences of {ids.shape[1]} tokens, expected {seq_length}")
+    if "attention_mask" in batch.schema.names:
+        ids = ids[_fixed_width(batch.column("attention_mask"), path).all(axis=1)]
+    return ids.reshape(-1, seq_length)
 
 
 def _make_packed_dataset():

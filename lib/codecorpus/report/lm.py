@@ -1,8 +1,10 @@
 """The language-model section of the HTML report, from the JSON files the GPU run writes.
 
-Copy a run's results (bench/gpu_run.sh's OUT: train_code.json, train_prose.json, generate.json,
-humaneval.json, throughput.json) into `<output>/lm/`; the report's `render` can then call
-`report_section(ctx)` like a stage module's. Reads JSON only, never Parquet or models.
+The GPU run (bench/gpu_run.sh, docs/gpu-run.md) trains on a run's tokenizer/ and tokens/ and
+writes its results under that run's `lm/` folder (`RunLayout(root).path("lm")`):
+train_code.json and train_prose.json (jobs/train_lm.py's train_summary.json), generate.json,
+humaneval.json and throughput.json; copied back next to the run's other outputs, the report
+stage shows them. Reads JSON only, never Parquet or models.
 """
 from __future__ import annotations
 
