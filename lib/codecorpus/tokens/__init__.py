@@ -1,2 +1,3 @@
-"""Packing token streams into fixed-length training sequences, in numpy and Arrow only: no Spark,
-so the tokens stage and the GPU stage share it."""
+"""Packing token streams into fixed-length training sequences, in numpy and Arrow only (no
+Spark): the tokens stage runs it inside executors; the GPU stage reads what it wrote through
+`io.packed`."""

@@ -1,7 +1,7 @@
 """The packer: files' token ids -> rows of exactly `seq_length` tokens, and the statistics of it.
 
-Pure numpy and Arrow (no Spark, no tokenizer library): the tokens stage runs it inside its
-executors and the GPU stage can run it in one process. `<|endoftext|>` follows every file, as in
+Pure numpy and Arrow (no Spark, no tokenizer library), so it is tested and reasoned about without
+a cluster; the tokens stage runs it inside its executors. `<|endoftext|>` follows every file, as in
 the book's ConstantLengthDataset; a group's last short run is dropped (counted) or, in pad mode,
 padded with the end-of-text id into one more row whose `attention_mask` marks the padding.
 """
