@@ -14,8 +14,9 @@ original's first-seen `uniques` set is neither deterministic nor correct with nu
 written as Parquet.
 
 Also measured once, on a sample: the per-file measurements as Python over Arrow batches (what
-the stage runs) against the same measurements as Spark SQL expressions (`filters.sql_features`),
-and the anchored decontamination matcher against the plain loop.
+the stage runs) against the same measurements as Spark SQL expressions (`sql_features`), and the
+anchored decontamination matcher against the plain loop. The reference twins (SQL features,
+Python draws and licence policy, the plain loop) are in bench/clean_reference.py.
 
     .venv/bin/python bench/clean.py --input /tmp/me/out/ingest [--limit 5000] [--repeats 1]
         [--master local[2]] [--num-proc 2] [--json out.json]
@@ -165,9 +166,7 @@ def measure_example(example, width, coeff, min_assign):
 
 
 def keep_example(example, keepers, c, needles, secret_patterns):
-    from codecorpus.stages.clean.decontam import naive_contains_any
-    from codecorpus.stages.clean.filters import file_uniform_py
-    from codecorpus.stages.clean.licenses import license_ok_py
+    from clean_reference import file_uniform_py, license_ok_py, naive_contains_any
 
     fid, text = example["id"], example["content"]
     if fid not in keepers or not license_ok_py(c, example["license"]):
@@ -189,8 +188,8 @@ def keep_example(example, keepers, c, needles, secret_patterns):
 
 def run_theirs(table: pa.Table, work: str, overrides: list[str], num_proc: int) -> dict:
     import datasets
+    from clean_reference import license_ok_py
     from codecorpus.core.config import load_config
-    from codecorpus.stages.clean.licenses import license_ok_py
     from codecorpus.stages.clean.secrets import SECRET_PATTERNS, python_pattern
     from codecorpus.stages.clean.stage import load_needles
 
@@ -230,9 +229,10 @@ def run_theirs(table: pa.Table, work: str, overrides: list[str], num_proc: int) 
 
 def measure_parts(spark, table: pa.Table, overrides: list[str], sample: int) -> dict:
     """Python-over-Arrow measurements vs the same in Spark SQL; anchored vs plain matcher."""
+    from clean_reference import naive_contains_any, sql_features
     from codecorpus.core.config import load_config
-    from codecorpus.stages.clean import filters, secrets
-    from codecorpus.stages.clean.decontam import Matcher, naive_contains_any
+    from codecorpus.stages.clean import secrets
+    from codecorpus.stages.clean.decontam import Matcher
     from codecorpus.stages.clean.features import features_udf
     from codecorpus.stages.clean.stage import load_needles
     from pyspark.sql import functions as F
@@ -244,7 +244,7 @@ def measure_parts(spark, table: pa.Table, overrides: list[str], sample: int) -> 
     df.count()
     out = {"sample_files": part.num_rows, "sample_mb": round(mb, 1)}
     for name, col in (("features_arrow_python", features_udf(c.scan_width, secrets.hint_table())(F.col("content"))),
-                      ("features_spark_sql", filters.sql_features(F.col("content"), c.scan_width))):
+                      ("features_spark_sql", sql_features(F.col("content"), c.scan_width))):
         started = time.perf_counter()
         df.select(col.alias("f")).write.format("noop").mode("overwrite").save()
         out[f"{name}_mb_s"] = round(mb / (time.perf_counter() - started), 2)
@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> dict:
                 os.makedirs(f"{root}/ingest")
                 pq.write_table(table, f"{root}/ingest/part-0.parquet")
                 ours = run_ours(spark, root, args.overrides)
-                print(f"ours #{i + 1}: {ours['seconds']} s, cpu {ours['cpu_seconds']} s, kept {ours['kept']:,}", flush=True)
+                print(f"ours #{i + 1}: {ours['seconds']} s, cpu {ours['cpu_seconds']} s, "
+                      f"kept {ours['kept']:,}", flush=True)
                 theirs = run_theirs(table, work, args.overrides, args.num_proc)
                 print(f"datasets #{i + 1}: {theirs['seconds']} s, cpu {theirs['cpu_seconds']} s, "
                       f"kept {theirs['kept']:,}", flush=True)

@@ -1,2 +1,2 @@
 """The `clean` stage: exact dedup, CodeParrot quality filters, licences, secrets and
-decontamination, each drop named by a reason (see `clean.stage` for the order)."""
+decontamination, each drop named by a reason (`filters.FILTERS` holds them, in order)."""

@@ -49,12 +49,6 @@ class Matcher:
         return any(n in normalized for n in candidates)
 
 
-def naive_contains_any(needles: list[str], text: str) -> bool:
-    """The plain way (every needle against every file): the bench's baseline."""
-    normalized = normalize(text)
-    return any(n in normalized for n in needles)
-
-
 def contamination_udf(needles: list[str]):
     """An Arrow UDF: string column (null = not checked) -> boolean column (null for null)."""
     from pyspark.sql.functions import arrow_udf

@@ -1,9 +1,15 @@
-"""Exact deduplication: files whose contents are equal once all whitespace is removed.
+"""The exact-duplicate key, and exact deduplication by it.
 
-The key is the MD5 of the content with every whitespace character removed, as codeparrot-clean
-computes it (`re.sub(r"\\s+", "", content)`), so variants that differ only in indentation or
-line endings collapse. "Whitespace" is exactly Python's `str.isspace()` set (what `\\s`
-matches in a Python `str` regex); the Spark SQL twin lists it, as Java's `\\s` is ASCII-only.
+The key is the MD5 of the UTF-8 content with every whitespace character removed, as
+codeparrot-clean computes it (`re.sub(r"\\s+", "", content)`), so variants that differ only in
+indentation, line endings or Unicode spaces collapse. "Whitespace" is exactly Python's
+`str.isspace()` set (what `\\s` matches in a Python `str` regex).
+
+`stripped_hash` is the one definition. The clean stage calls it inside its measuring pass
+(`features.measure`, which has the text in Python anyway); the stats stage calls it through
+`content_hash_udf`. It stays in Python because Java's `\\s` is ASCII-only, and a Spark SQL
+`translate()` over the listed code points measured about half as fast as this function over
+Arrow batches, transfer included (bench/clean_reference.py keeps that twin for the parity test).
 
 Of each group one representative is kept, chosen by a rank that does not depend on input order
 or partitioning: files whose licence passes the licence policy first, then the smallest
@@ -11,22 +17,37 @@ or partitioning: files whose licence passes the licence policy first, then the s
 """
 from __future__ import annotations
 
+import hashlib
+import re
+from typing import Iterator
+
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-# Code points for which Python's str.isspace() is true (tests check the list is complete).
-WHITESPACE_CODEPOINTS = (
-    0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680,
-    *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
-)
-WHITESPACE = "".join(map(chr, WHITESPACE_CODEPOINTS))
+# An ASCII file (most source) takes a bytes.translate() fast path; the regex handles the rest.
+_ASCII_WHITESPACE = bytes(b for b in range(128) if chr(b).isspace())
+_WHITESPACE = re.compile(r"\s+")  # on a str: exactly the str.isspace() characters
 
 
-def content_hash(content: Column) -> Column:
-    """Hex MD5 of the UTF-8 bytes of `content` with all whitespace removed, in Spark SQL
-    (the stage computes it in Python with the other measurements: `features.stripped_hash`)."""
-    # translate() deletes characters that have no replacement; about twice as fast as a regex.
-    return F.md5(F.translate(content, WHITESPACE, ""))
+def stripped_hash(text: str) -> str:
+    """Hex MD5 of the UTF-8 bytes of `text` with all whitespace removed: the duplicate key."""
+    if text.isascii():
+        data = text.encode("ascii").translate(None, _ASCII_WHITESPACE)
+    else:
+        data = _WHITESPACE.sub("", text).encode("utf-8")
+    return hashlib.md5(data).hexdigest()
+
+
+def content_hash_udf():
+    """An Arrow UDF: string column -> `stripped_hash` of each value (null for null)."""
+    from pyspark.sql.functions import arrow_udf
+
+    def content_hash(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
+        for arr in batches:
+            yield pa.array([None if t is None else stripped_hash(t) for t in arr.to_pylist()], pa.string())
+
+    return arrow_udf(content_hash, "string")
 
 
 def mark_duplicates(df: DataFrame, hash_col: Column, preferred: Column) -> DataFrame:

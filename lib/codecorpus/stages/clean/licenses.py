@@ -30,11 +30,3 @@ def license_ok(c, license_col: Column) -> Column:
     return (F.when(lic.isin(*UNKNOWN), F.lit(bool(c.keep_unknown_license)))
             .otherwise(allowed & ~denied))
 
-
-def license_ok_py(c, license: str | None) -> bool:
-    """The same decision in Python (for the bench's reference implementation and tests)."""
-    lic = (license or "").strip().lower()
-    if lic in UNKNOWN:
-        return bool(c.keep_unknown_license)
-    allow, deny = _norm_list(c.licenses_allow), _norm_list(c.licenses_deny)
-    return (not allow or lic in allow) and lic not in deny
