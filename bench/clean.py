@@ -24,7 +24,6 @@ Python draws and licence policy, the plain loop) are in bench/clean_reference.py
 from __future__ import annotations
 
 import argparse  # noqa: E402
-import glob  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import os
@@ -32,47 +31,17 @@ import re  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
-import sys
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from _common import ROOT, load_table, tree_cpu_seconds  # noqa: E402  (puts lib/ on the path)
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 # ------------------------------------------------------------------------------ shared helpers
-
-
-def load(folder: str, limit: int | None) -> pa.Table:
-    files = sorted(glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True))
-    if not files:
-        raise SystemExit(f"no Parquet files under {folder}")
-    from codecorpus.io.shards import TYPED_COLUMNS
-
-    table = pa.concat_tables(pq.read_table(f, columns=TYPED_COLUMNS) for f in files).sort_by("id")
-    return table.slice(0, limit) if limit else table
-
-
-def cpu_tree(pid: int) -> float:
-    """CPU seconds of a process and its live descendants (Linux /proc)."""
-    ticks, stats = os.sysconf("SC_CLK_TCK"), {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += stats.get(p, (0, 0))[1]
-        todo.extend(c for c, (ppid, _) in stats.items() if ppid == p)
-    return total / ticks
 
 
 # -------------------------------------------------------------------------------------- ours
@@ -90,10 +59,10 @@ def run_ours(spark, root: str, overrides: list[str]) -> dict:
 
     cfg = load_config(None, [f"output={root}", *overrides])
     jvm = spark.sparkContext._gateway.proc.pid  # local mode: executors and Python workers live under it
-    cpu_before, started = cpu_tree(jvm), time.perf_counter()
+    cpu_before, started = tree_cpu_seconds(jvm), time.perf_counter()
     counts = run_one(spark, cfg, "clean", force=True)
     seconds = time.perf_counter() - started
-    cpu = cpu_tree(jvm) - cpu_before
+    cpu = tree_cpu_seconds(jvm) - cpu_before
     kept = spark.read.parquet(f"{root}/clean").select("id").toPandas()["id"].tolist()
     return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1), "kept": len(kept),
             "dropped": counts.dropped, "kept_ids": sorted(kept)}
@@ -274,7 +243,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
 
-    table = load(args.input, args.limit or None)
+    from codecorpus.io.shards import TYPED_COLUMNS
+
+    table = load_table(args.input, args.limit or None, TYPED_COLUMNS)
     files = table.num_rows
     mb = sum(len(t.encode()) for t in table.column("content").to_pylist()) / 1e6
     print(f"{files:,} files, {mb:,.1f} MB of content", flush=True)

@@ -12,48 +12,17 @@ threshold and permutations.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from _common import ROOT, load_table, tree_cpu_seconds  # noqa: E402  (puts lib/ on the path)
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-
-
-def load(folder: str, limit: int | None) -> pa.Table:
-    files = sorted(glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True))
-    if not files:
-        raise SystemExit(f"no Parquet files under {folder}")
-    table = pa.concat_tables(pq.read_table(f) for f in files)
-    table = table.sort_by("id")
-    return table.slice(0, limit) if limit else table
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds used by a process and all its descendants, live or reaped (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    stats = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))  # ppid, u+s+cu+cs
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += stats.get(p, (0, 0))[1]
-        todo.extend(c for c, (ppid, _) in stats.items() if ppid == p)
-    return total / ticks
 
 
 def run_ours(table: pa.Table, master: str, overrides: list[str]) -> dict:
@@ -116,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     from codecorpus.core.cli import setup_logging
 
     setup_logging()  # the stage logs its phases
-    table = load(args.input, args.limit or None)
+    table = load_table(args.input, args.limit or None)
     files, mb = table.num_rows, sum(len(c.encode()) for c in table.column("content").to_pylist() if c) / 1e6
     print(f"{files:,} files, {mb:,.1f} MB of content", flush=True)
     ours = run_ours(table, args.master, args.overrides)

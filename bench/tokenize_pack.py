@@ -19,8 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from _common import ROOT, tree_cpu_seconds  # noqa: E402  (puts lib/ on the path)
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
@@ -49,29 +48,6 @@ def train_tokenizer(texts: list[str], path: Path) -> None:
         vocab_size=32768, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False))
     tok.save(str(path))
-
-
-def tree_cpu_seconds(root: int | None = None) -> float:
-    """CPU seconds used so far by this process and all its descendants (the Spark JVM, its
-    Python workers, datasets' pool): on a shared machine this moves far less than wall time.
-    Linux /proc: per live process utime+stime plus the times of the children it has reaped."""
-    root = root or os.getpid()
-    stats = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))  # ppid, u+s+cu+cs
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        kids = [pid for pid, (ppid, _) in stats.items() if ppid == parent and pid not in tree]
-        tree.update(kids)
-        frontier.extend(kids)
-    return sum(stats[p][1] for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
 
 
 def spark_session():

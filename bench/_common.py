@@ -1,0 +1,44 @@
+"""What the benchmarks share: the library on the path, a Parquet folder as one table, and CPU
+seconds of a process tree (on a shared 2-core machine, CPU time moves far less than wall time)."""
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "lib") not in sys.path:
+    sys.path.insert(0, str(ROOT / "lib"))
+
+
+def load_table(folder: str, limit: int | None = None, columns: list[str] | None = None):
+    """Every Parquet file under `folder`, sorted by id, optionally cut to the first `limit` rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(glob.glob(os.path.join(folder, "**", "*.parquet"), recursive=True))
+    if not files:
+        raise SystemExit(f"no Parquet files under {folder}")
+    table = pa.concat_tables(pq.read_table(f, columns=columns) for f in files).sort_by("id")
+    return table.slice(0, limit) if limit else table
+
+
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """CPU seconds used so far by a process (default: this one) and all its descendants: per
+    live process utime+stime plus the times of the children it has reaped (Linux /proc)."""
+    root = root or os.getpid()
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))  # ppid, u+s+cu+cs
+    total, todo = 0, [root]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, (0, 0))[1]
+        todo.extend(c for c, (ppid, _) in stats.items() if ppid == p)
+    return total / os.sysconf("SC_CLK_TCK")
