@@ -42,3 +42,13 @@ def tree_cpu_seconds(root: int | None = None) -> float:
         total += stats.get(p, (0, 0))[1]
         todo.extend(c for c, (ppid, _) in stats.items() if ppid == p)
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def emit(result: dict, json_path: str | None) -> dict:
+    """Print a benchmark's result and, when asked, write it as JSON."""
+    import json
+
+    print(json.dumps(result, indent=2))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
-import json  # noqa: E402
 import os
 import re  # noqa: E402
 import resource  # noqa: E402
@@ -33,9 +32,8 @@ import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-from _common import ROOT, load_table, tree_cpu_seconds  # noqa: E402  (puts lib/ on the path)
+from _common import ROOT, emit, load_table, tree_cpu_seconds  # noqa: E402  (puts lib/ on the path)
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
@@ -290,10 +288,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dropped_ours": ours["dropped"], "parts": parts,
         "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(),
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return emit(result, args.json)
 
 
 if __name__ == "__main__":

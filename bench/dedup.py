@@ -12,14 +12,12 @@ threshold and permutations.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
 import time
-from pathlib import Path
 
-from _common import ROOT, load_table, tree_cpu_seconds  # noqa: E402  (puts lib/ on the path)
+from _common import ROOT, emit, load_table, tree_cpu_seconds  # noqa: E402  (puts lib/ on the path)
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -99,10 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
               "speedup_wall": round(theirs["seconds"] / ours["seconds"], 2),
               "cpu_ratio_datasketch_over_ours": round(theirs["cpu_seconds"] / max(ours["cpu_seconds"], 0.1), 2),
               "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg()}
-    print(json.dumps(result, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return emit(result, args.json)
 
 
 if __name__ == "__main__":
