@@ -83,16 +83,20 @@ def hub_dataset_card(facts: RunFacts, repo_id: str, split_repos: dict[str, str])
     return "\n".join(p for p in parts if p)
 
 
-def local_dataset_card(counts: dict, cfg: Config, files: dict[str, list[str]], columns: list[str]) -> str:
+def local_dataset_card(counts: dict, cfg: Config, files: dict[str, list[str]], columns: list[str],
+                       share: dict | None = None, leakage: dict | None = None) -> str:
     """The split stage's README.md, whose YAML `configs:` lets `datasets.load_dataset(<dir>)` find
-    both splits. `counts` holds each split's files, bytes and repos; `columns` the dataset's.
+    both splits. `counts` holds each split's files, bytes and repos; `columns` the dataset's;
+    `share` and `leakage` the split marker's facts of the same names (requested and achieved
+    validation share; train/valid duplicate pairs), stated when given.
 
     The files are listed by name rather than by a glob: `datasets` keys its cache on the folder
     name and these strings, so a glob would serve a stale cached copy of an older run with the
     same folder name; Spark's file names carry a per-write id, so listing them keys each run."""
     listed = {s: "\n".join(f"    - {s}/{f}" for f in names) for s, names in files.items()}
-    rows = "\n".join(f"| {s} | {counts[s]['files']:,} | {counts[s]['bytes'] / 1e6:,.1f} | {counts[s]['repos']:,} |"
-                     for s in ("train", "valid"))
+    total = sum(counts[s]["files"] for s in ("train", "valid")) or 1
+    rows = "\n".join(f"| {s} | {counts[s]['files']:,} | {counts[s]['bytes'] / 1e6:,.1f} | {counts[s]['repos']:,} "
+                     f"| {100 * counts[s]['files'] / total:.1f}% |" for s in ("train", "valid"))
     return f"""---
 configs:
 - config_name: default
@@ -114,10 +118,10 @@ tags:
 Python source files prepared by codecorpus from `{cfg.input}`: ingested, cleaned, deduplicated
 and split **by {cfg.split.by}** (seed {cfg.split.seed}, valid fraction {cfg.split.valid_fraction}).
 
-| split | files | MB | repositories |
-|---|---:|---:|---:|
+| split | files | MB | repositories | share of files |
+|---|---:|---:|---:|---:|
 {rows}
-
+{_local_share(share)}{_local_leakage(leakage)}
 Columns: `{'`, `'.join(columns)}` (`id` is a stable 64-bit id of the source shard and line).
 
 ```python
@@ -126,6 +130,41 @@ ds = load_dataset("path/to/dataset")                          # memory-mapped Ar
 stream = load_dataset("path/to/dataset", streaming=True)      # iterable, nothing cached
 ```
 """
+
+
+def _local_share(share: dict | None) -> str:
+    """The requested and the achieved validation share, as a sentence."""
+    if not share:
+        return ""
+    achieved = f"{100 * share['achieved']:.2f}%"
+    if share.get("requested") is None:
+        return f"\nValidation is the last shard: {achieved} of the files.\n"
+    lo, hi = (f"{100 * b:.2f}%" for b in share["band"])
+    text = (f"\nValidation holds **{achieved}** of the files ({share['valid_files']:,} of {share['files']:,}); "
+            f"requested {100 * share['requested']:.2f}% +- {100 * share['tolerance']:.0f}% ({lo} to {hi}): ")
+    if share["within_tolerance"]:
+        return text + "within.\n"
+    if share.get("rule") == "share":
+        return text + ("**not reached**: too few files lie in repositories small enough to move "
+                       f"(at most {share['movable_max_files']:,} files each); this is the nearest the "
+                       "split's rule gets.\n")
+    return text + "**not reached** (a hash split of few files).\n"
+
+
+def _local_leakage(leakage: dict | None) -> str:
+    """Train/valid duplicate pairs: how they were looked for, how many, and the first few."""
+    if not leakage:
+        return ""
+    text = (f"\nTrain/valid duplicates (exact, or Jaccard >= {leakage['threshold']} over {leakage['ngram']}-gram "
+            f"shingles, files of {leakage['min_tokens']}+ tokens): **{leakage['pairs']:,}** file pairs "
+            f"(split.leakage = {leakage['mode']}).")
+    if leakage.get("groups"):
+        text += (f" {leakage['linked_nodes']:,} linked {'repositories' if leakage.get('by') == 'repo' else 'files'}"
+                 f" were kept together in {leakage['groups']:,} groups.")
+    for p in leakage.get("listed", [])[:5]:
+        text += (f"\n- {p['kind']}, Jaccard {p['jaccard']}: train `{p['train']['repo_name']}/{p['train']['path']}`"
+                 f" / valid `{p['valid']['repo_name']}/{p['valid']['path']}`")
+    return text + "\n"
 
 
 def tokenizer_card(repo_id: str, tokenizer: dict[str, Any], dataset_repo: str,
