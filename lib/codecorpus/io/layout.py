@@ -20,6 +20,7 @@ LOCATIONS: dict[str, str] = {
     "rejects": "rejects",
     "dedup": "dedup",
     "dedup_removed": "dedup_removed",
+    "dedup_keys": "dedup_keys",  # (id, LSH band keys) of the kept hashed files: the split's audit reuses them
     "dataset": "dataset",
     "dataset.train": "dataset/train",
     "dataset.valid": "dataset/valid",

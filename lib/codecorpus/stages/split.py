@@ -107,10 +107,10 @@ def split_totals(df: DataFrame) -> dict:
     return per_split
 
 
-def audit_and_assign(spark: SparkSession, cfg: Config, docs: DataFrame, total: int):
+def audit_and_assign(spark: SparkSession, cfg: Config, docs: DataFrame, total: int, keys: DataFrame | None):
     """The split (cached, with `bytes`), its share facts and its leakage facts."""
     params, shape, dc = params_for(cfg)
-    audit = split_audit.prepare(docs, params, dc.threshold, 2 * spark.sparkContext.defaultParallelism)
+    audit = split_audit.prepare(docs, params, dc.threshold, 2 * spark.sparkContext.defaultParallelism, keys)
     components, grouped = grouping(audit, cfg)
     df, rule_facts = assign_split(with_units(docs, components), cfg.split, total)
     df = df.withColumn("bytes", F.octet_length("content")).cache()
@@ -121,11 +121,19 @@ def audit_and_assign(spark: SparkSession, cfg: Config, docs: DataFrame, total: i
     return df, rule_facts, leakage
 
 
+def dedup_keys(spark: SparkSession, io: StageIO) -> DataFrame | None:
+    """The dedup stage's band keys of exactly the rows read, when they are what the split reads
+    (with dedup off, the rows come from an earlier stage and are hashed afresh)."""
+    if io.aliases.get("rows") != "dedup" or not fs.exists(io.input("dedup_keys")):
+        return None
+    return read_parquet(spark, io.input("dedup_keys"))
+
+
 def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
     sc = cfg.split
     docs = read_parquet(spark, io.input("rows")).withColumn("node", node_column(sc.by))
     total = docs.count()
-    df, rule_facts, leakage = audit_and_assign(spark, cfg, docs, total)
+    df, rule_facts, leakage = audit_and_assign(spark, cfg, docs, total, dedup_keys(spark, io))
     if sc.leakage == "fail" and leakage["pairs"]:
         df.unpersist()
         raise UserError(split_audit.fail_message(leakage))

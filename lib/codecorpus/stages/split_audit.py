@@ -62,9 +62,11 @@ def shingle_batches(batches: Iterator[pa.RecordBatch], ngram: int) -> Iterator[p
                 names=["id", "shingles"])
 
 
-def hashed_files(docs: DataFrame, params: MinHashParams, min_partitions: int) -> DataFrame:
-    """(id, node, chash, keys) of every file with at least `min_tokens` tokens."""
-    sigs = signature_frame(docs, params, min_partitions).where(F.col("keys").isNotNull())
+def hashed_files(docs: DataFrame, params: MinHashParams, min_partitions: int,
+                 keys: DataFrame | None = None) -> DataFrame:
+    """(id, node, chash, keys) of every file with at least `min_tokens` tokens; `keys` (id, keys)
+    are the dedup stage's band keys of these files, hashed here when not given."""
+    sigs = keys if keys is not None else signature_frame(docs, params, min_partitions).where(F.col("keys").isNotNull())
     content_hash = content_hash_udf()
     return (docs.select("id", "node", "content").join(sigs.select("id", "keys"), "id")
             .select("id", "node", content_hash("content").alias("chash"), "keys"))
@@ -103,10 +105,11 @@ def verified_pairs(pairs: DataFrame, docs: DataFrame, ngram: int, threshold: flo
             .where(F.col("jaccard") >= F.lit(threshold)).select("a", "b", "jaccard"))
 
 
-def prepare(docs: DataFrame, params: MinHashParams, threshold: float, min_partitions: int) -> Audit:
+def prepare(docs: DataFrame, params: MinHashParams, threshold: float, min_partitions: int,
+            keys: DataFrame | None = None) -> Audit:
     """Everything the audit needs that does not depend on the assignment, computed once.
-    `docs` has id, node and content."""
-    files = hashed_files(docs, params, min_partitions).localCheckpoint(eager=True)
+    `docs` has id, node and content; `keys` as in hashed_files."""
+    files = hashed_files(docs, params, min_partitions, keys).localCheckpoint(eager=True)
     classes = duplicate_classes(files).localCheckpoint(eager=True)
     pairs = candidate_pairs(classes).localCheckpoint(eager=True)
     near = verified_pairs(pairs, docs, params.ngram, threshold).localCheckpoint(eager=True)

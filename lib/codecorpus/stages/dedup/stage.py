@@ -86,6 +86,9 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
 
     write_parquet(docs.join(removed.select("id"), "id", "left_anti"), io.output("dedup"), sort_by=["id"])
     write_parquet(docs.join(removed, "id"), io.output("dedup_removed"), sort_by=["cluster", "id"])
+    # The band keys of what survives, so the split's cross-split audit need not hash again.
+    kept_keys = sigs.where(F.col("keys").isNotNull()).select("id", "keys").join(removed.select("id"), "id", "left_anti")
+    write_parquet(kept_keys, io.output("dedup_keys"), sort_by=["id"])
 
     # Figures from what was written, so the accounting checks the files themselves.
     rows_out = spark.read.parquet(io.output("dedup")).count()
