@@ -24,7 +24,7 @@ CLEAN_SETTINGS = ("line_max", "line_mean", "alpha_frac", "config_or_test_prob", 
 DEDUP_SETTINGS = ("preset", "ngram", "min_tokens", "num_perm", "threshold", "bands", "rows", "verify", "seed")
 # Training settings worth stating on the tokenizer card (timings and local paths are not).
 TOKENIZER_SETTINGS = ("base", "vocab_size_requested", "n_examples", "min_frequency", "max_chars_per_file", "seed")
-SPLIT_SETTINGS = ("by", "valid_fraction", "seed")
+SPLIT_SETTINGS = ("by", "valid_fraction", "seed", "tolerance", "leakage")
 
 
 @dataclass(frozen=True)
@@ -298,8 +298,10 @@ def _dedup_section(facts: RunFacts) -> str:
 def _split_settings_section(facts: RunFacts) -> str:
     if "split" not in facts.counts:
         return "## Split\n\nNot recorded (no split marker in the run).\n"
-    return ("## Split\n\nA deterministic hash split (same input and seed give the same split):\n\n"
-            + _settings_list(_settings(facts, "split", SPLIT_SETTINGS)))
+    extra = facts.counts["split"].extra
+    return ("## Split\n\nA deterministic split (same input, config and seed give the same split):\n\n"
+            + _settings_list(_settings(facts, "split", SPLIT_SETTINGS))
+            + _local_share(extra.get("share")) + _local_leakage(extra.get("leakage")))
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ def funnel_rows(counts: dict[str, Counts]) -> list[dict]:
         rows.append({"stage": name, "rows in": f"{c.rows_in:,}", "rows out": f"{c.rows_out:,}",
                      "dropped": ", ".join(f"{k}: {v:,}" for k, v in sorted(c.dropped.items())) or "-",
                      "quarantined": f"{c.quarantined:,}", "seconds": c.seconds,
+                     "output digests": " ".join(f"{k}={v.split(':')[-1][:8]}" for k, v in sorted(c.digests.items())),
                      "note": f"skipped: {c.skipped}" if c.skipped else ""})
     return rows
 
@@ -63,7 +64,8 @@ def safe_section(title: str, fn: Callable[[ReportContext], str | None], ctx: Rep
 
 
 def render(ctx: ReportContext, sections: list[tuple[str, Callable[[ReportContext], str | None]]]) -> str:
-    parts = [("Stages", "<p>Every stage accounts for its rows: in = out + dropped + quarantined.</p>"
+    parts = [("Stages", "<p>Every stage accounts for its rows: in = out + dropped + quarantined. The output "
+              "digests are order-independent hashes of every row (jobs/verify.py compares two runs by them).</p>"
               + ctx.table(funnel_rows(ctx.counts)))]
     for title, fn in sections:
         body = safe_section(title, fn, ctx)
