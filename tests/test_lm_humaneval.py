@@ -33,6 +33,9 @@ def test_pass_at_k_is_the_unbiased_estimator(n, c, k, expected):
 def test_pass_at_k_needs_k_samples():
     with pytest.raises(ValueError):
         H.pass_at_k(5, 1, 10)
+    for n, c, k in ((5, 6, 1), (5, -1, 1), (5, 1, 0)):
+        with pytest.raises(ValueError):
+            H.pass_at_k(n, c, k)
     results = {"a": [{"passed": True}, {"passed": False}], "b": [{"passed": False}, {"passed": False}]}
     assert H.score(results, (1, 2)) == {"pass@1": pytest.approx(0.25), "pass@2": pytest.approx(0.5)}
 
@@ -51,7 +54,9 @@ def test_known_right_wrong_and_hanging_completions(problems):
     assert H.score(res, (1,))["pass@1"] == pytest.approx((1 / 3 + 1 / 2) / 2)
 
 
-def test_sandbox_blocks_network_and_deletion(tmp_path):
+def test_guard_blocks_network_and_deletion_first(tmp_path):
+    """GUARD, the seatbelt in front of the sandbox, turns the usual calls into PermissionError
+    (tests/test_sandbox.py bypasses it and shows the sandbox holding)."""
     keep = tmp_path / "keep.txt"
     keep.write_text("x")
     ok, msg = H.run_program(f"import os\nos.remove({str(keep)!r})\n", timeout=5)
@@ -60,6 +65,10 @@ def test_sandbox_blocks_network_and_deletion(tmp_path):
     assert not ok and "PermissionError" in msg
     ok, _ = H.run_program("import os\nassert os.listdir('.') == ['program.py']\n", timeout=5)  # a fresh folder
     assert ok
+    ok, msg = H.run_program("import os\nos.kill(os.getpid(), 9)\n", timeout=5)
+    assert not ok and msg == "failed: PermissionError: blocked in the HumanEval sandbox"
+    ok, msg = H.run_program("import posix\nposix.kill(posix.getpid(), 9)\n", timeout=5)
+    assert not ok and msg == "failed: killed by SIGKILL"
 
 
 def test_truncate_at_the_first_stop_sequence():

