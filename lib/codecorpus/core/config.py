@@ -121,6 +121,21 @@ class CleanConfig:
     # `while b: a, b = b, a % b return a` is in numpy and sympy); the prompts are all longer.
     decontaminate: list[str] = field(default_factory=lambda: ["humaneval"])
     decontam_min_chars: int = 50
+    # How benchmark items are matched (both by default; a file found by either is `contaminated`):
+    # "exact": the whitespace-normalised strings above as substrings; "ngram": normalised token
+    # n-grams (identifiers, strings and numbers as placeholders, comments and layout ignored), so
+    # renamed and reformatted copies are found: a file is contaminated when one stretch of it
+    # holds at least decontam_overlap of the distinct decontam_ngram-grams of some item (a prompt
+    # with its solution, or a solution). Items with fewer than decontam_min_ngrams distinct
+    # n-grams are left to "exact": after normalisation a short solution is common code.
+    decontam_methods: list[str] = field(default_factory=lambda: ["exact", "ngram"])
+    decontam_ngram: int = 10
+    decontam_overlap: float = 0.8
+    decontam_min_ngrams: int = 20
+    # Opt-out list: a UTF-8 text file of `owner/name` (a whole repository) or `owner/name/<path
+    # glob>` lines, `#` comments and blank lines ignored (stages/clean/opt_out.py has the exact
+    # rules); matching files drop as `opt_out`. "" = no list.
+    opt_out_file: str = ""
     top_groups: int = 10  # largest exact-duplicate groups listed in the stats
 
     def __post_init__(self) -> None:
@@ -141,6 +156,13 @@ class CleanConfig:
             if bench != "humaneval" and not bench.endswith((".jsonl", ".jsonl.gz")):
                 raise ConfigError(f"clean.decontaminate: {bench!r}: expected \"humaneval\" or a path "
                                   "to a .jsonl or .jsonl.gz file")
+        for method in self.decontam_methods:
+            _one_of("clean.decontam_methods", method, ("exact", "ngram"))
+        if self.decontam_ngram < 1 or self.decontam_min_ngrams < 1:
+            raise ConfigError("clean.decontam_ngram and clean.decontam_min_ngrams must be at least 1")
+        if not 0.0 < self.decontam_overlap <= 1.0:
+            raise ConfigError(f"clean.decontam_overlap = {self.decontam_overlap!r}: expected a number "
+                              "above 0, at most 1")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The `clean` section of the report: the funnel (in the order the filters ran), duplicates,
-licences, secrets and decontamination, from the clean stage's counts."""
+licences, secrets, the opt-out list and decontamination, from the clean stage's counts."""
 from __future__ import annotations
 
 import html
@@ -15,6 +15,7 @@ def section(ctx) -> str | None:
         _duplicates(ctx, extra["duplicates"]),
         _licenses(ctx, extra["licenses"]),
         _secrets(extra["secrets"]),
+        _opt_out(extra.get("opt_out"), counts.dropped.get("opt_out", 0)),
         _decontamination(extra["decontamination"], counts.dropped.get("contaminated", 0)),
     ])
 
@@ -61,9 +62,27 @@ def _secrets(s: dict) -> str:
             f"{s['email_redactions']:,} e-mail literals replaced.</p>")
 
 
+def _opt_out(o: dict | None, dropped: int) -> str:
+    if not o or not o.get("file"):
+        return ""
+    return (f"<p>Opt-out list {html.escape(o['file'])} (sha256 {o['sha256'][:12]}…, {o['lines']:,} lines: "
+            f"{o['repos']:,} repositories, {o['globs']:,} path globs): {dropped:,} files dropped.</p>")
+
+
 def _decontamination(dc: dict, dropped: int) -> str:
     if not dc.get("benchmarks"):
         return ""
+    parts = []
+    if "strings" in dc:
+        parts.append(f"{dc['strings']:,} exact strings (whitespace-normalised; {dc['skipped_short']} shorter "
+                     f"than {dc['min_chars']} characters ignored)")
+    ng = dc.get("ngram")
+    if ng:
+        parts.append(f"{ng['items']:,} items as token {ng['n']}-grams (a file holding {ng['overlap']:.0%} of an "
+                     f"item's in one stretch; {ng['skipped_short']} items with fewer than {ng['min_ngrams']} "
+                     "n-grams left to exact matching)")
+    files = dc.get("files")
+    by = (f": {files['exact']:,} found by exact substrings, {files['ngram']:,} by n-grams "
+          f"({files['ngram_only']:,} by n-grams only)") if files else ""
     return (f"<p>Decontamination against {html.escape(', '.join(dc['benchmarks']))}: "
-            f"{dc['strings']:,} strings (whitespace-normalised; {dc['skipped_short']} shorter than "
-            f"{dc['min_chars']} characters ignored), {dropped:,} files dropped.</p>")
+            f"{'; '.join(parts)}. {dropped:,} files dropped{by}.</p>")

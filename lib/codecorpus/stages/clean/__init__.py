@@ -1,2 +1,3 @@
-"""The `clean` stage: exact dedup, CodeParrot quality filters, licences, secrets and
-decontamination, each drop named by a reason (`filters.FILTERS` holds them, in order)."""
+"""The `clean` stage: exact dedup, licences, the opt-out list, CodeParrot quality filters,
+secrets and decontamination (exact substrings and token n-grams), each drop named by a reason
+(`filters.FILTERS` holds them, in order)."""

@@ -1,6 +1,9 @@
 """Decontamination: drop files that contain a benchmark's prompt or solution.
 
-Matching is on whitespace-normalised text (every run of whitespace becomes one space, ends
+Two methods (clean.decontam_methods), run in one pass over the files still kept: "exact", here,
+and "ngram", normalised token n-grams that survive renaming and reformatting (`ngrams.py`).
+
+Exact matching is on whitespace-normalised text (every run of whitespace becomes one space, ends
 stripped: `" ".join(text.split())`), as BigCode matched benchmark strings, so re-indented or
 re-wrapped copies are found too.
 
@@ -49,19 +52,36 @@ class Matcher:
         return any(n in normalized for n in candidates)
 
 
-def contamination_udf(needles: list[str]):
-    """An Arrow UDF: string column (null = not checked) -> boolean column (null for null)."""
+METHODS = ("exact", "ngram")
+
+
+def contamination_udf(needles: list[str], ngram_items=None):
+    """An Arrow UDF: string column (null = not checked) -> which methods found a benchmark item in
+    it, "+"-joined in METHODS order ("exact", "ngram", "exact+ngram"), or null (none, or not
+    checked). `needles` (exact substrings) and `ngram_items` (an `ngrams.NgramItems`) may be
+    empty; both run on every checked file, so the counts can tell what each method adds."""
     from pyspark.sql.functions import arrow_udf
 
     needles = list(needles)
 
     def contaminated(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
-        matcher = Matcher(needles)
-        for arr in batches:
-            yield pa.array([None if t is None else matcher.contains_any(t) for t in arr.to_pylist()],
-                           pa.bool_())
+        from codecorpus.stages.clean.ngrams import NgramMatcher
 
-    return arrow_udf(contaminated, "boolean")
+        exact = Matcher(needles) if needles else None
+        ngram = NgramMatcher(ngram_items) if ngram_items else None
+
+        def methods(text: str) -> str | None:
+            found = []
+            if exact is not None and exact.contains_any(text):
+                found.append("exact")
+            if ngram is not None and ngram.first_match(text) is not None:
+                found.append("ngram")
+            return "+".join(found) or None
+
+        for arr in batches:
+            yield pa.array([None if t is None else methods(t) for t in arr.to_pylist()], pa.string())
+
+    return arrow_udf(contaminated, "string")
 
 
 def benchmark_needles(records: Iterable[dict], min_chars: int) -> tuple[list[str], int]:

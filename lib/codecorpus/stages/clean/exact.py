@@ -12,8 +12,8 @@ indentation, line endings or Unicode spaces collapse. "Whitespace" is exactly Py
 Arrow batches, transfer included (bench/clean_reference.py keeps that twin for the parity test).
 
 Of each group one representative is kept, chosen by a rank that does not depend on input order
-or partitioning: files whose licence passes the licence policy first, then the smallest
-`repo_name`, then `path`, then `id`. The kept row records the group size.
+or partitioning: files the policy filters keep (licence accepted, not opted out) first, then the
+smallest `repo_name`, then `path`, then `id`. The kept row records the group size.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def mark_duplicates(df: DataFrame, hash_col: Column, preferred: Column) -> DataF
     `is_duplicate` (true for every member but the representative). `preferred` (boolean) files
     rank first."""
     group = Window.partitionBy("content_hash")
-    rank = F.struct(F.when(preferred, 0).otherwise(1).alias("licence_rank"), "repo_name", "path", "id")
+    rank = F.struct(F.when(preferred, 0).otherwise(1).alias("policy_rank"), "repo_name", "path", "id")
     # Both aggregates use one unordered window: Spark sorts by the hash only, once.
     return (df.withColumn("content_hash", hash_col)
             .withColumn("_rank", rank)

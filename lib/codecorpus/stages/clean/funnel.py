@@ -9,6 +9,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from codecorpus.stages.clean.decide import REASON
+from codecorpus.stages.clean.decontam import METHODS
 from codecorpus.stages.clean.filters import EXACT_DUPLICATE
 from codecorpus.stages.clean.secrets import SECRET_KINDS
 
@@ -35,6 +36,19 @@ def metrics(reasons: list[str]) -> list[Column]:
     for kind in SECRET_KINDS:
         exprs.append(F.count(F.when(F.col("secret_kind") == kind, 1)).alias(f"secret:{kind}"))
     return exprs
+
+
+def decontamination_metrics(method_col: str = "_contam_method") -> list[Column]:
+    """Files the `contaminated` filter dropped, by the methods that found them: each method's
+    count, and the files only n-gram matching found (what it adds to exact substrings)."""
+    m = F.col(method_col)
+    exprs = [F.count(F.when(F.array_contains(F.split(m, "[+]"), x), 1)).alias(f"contaminated:{x}")
+             for x in METHODS]
+    return exprs + [F.count(F.when(m == "ngram", 1)).alias("contaminated:ngram_only")]
+
+
+def contamination_by_method(m: dict) -> dict[str, int]:
+    return {x: m[f"contaminated:{x}"] for x in (*METHODS, "ngram_only")}
 
 
 def dropped(m: dict, reasons: list[str]) -> dict[str, int]:

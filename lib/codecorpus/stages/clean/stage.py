@@ -2,7 +2,9 @@
 
 What is dropped and in which order is `filters.FILTERS` (its docstring explains the order); how
 the decisions run is `transform.clean`. This module reads the rows and the driver-side inputs
-(benchmark strings, the tokenizer's JSON), writes both outputs in one pass, and counts.
+(the opt-out list, benchmark strings and n-grams, the tokenizer's JSON), writes both outputs in
+one pass, and counts. The counts' extra names the opt-out list by SHA-256 and line count (for the
+dataset card) and gives the contaminated files by the method that found them.
 
 Rows are accounted for: rows_in = rows_out + sum(dropped). The funnel (rows and bytes per
 reason) is measured while the outputs are written (`DataFrame.observe`, `funnel.py`); licence
@@ -11,6 +13,7 @@ counts and the largest duplicate groups are then read from small columns of the 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -26,6 +29,9 @@ from codecorpus.stages.clean import funnel
 from codecorpus.stages.clean.decide import REASON
 from codecorpus.stages.clean.decontam import benchmark_needles
 from codecorpus.stages.clean.filters import Inputs, reasons
+from codecorpus.stages.clean.ngrams import NgramItems, build_items, merge
+from codecorpus.stages.clean.opt_out import OptOut
+from codecorpus.stages.clean.opt_out import parse as parse_opt_out
 from codecorpus.stages.clean.transform import TRANSIENT_COLUMNS, clean
 from codecorpus.tokenizer.load import tokenizer_json as tokenizer_json_of
 
@@ -37,14 +43,21 @@ OUTPUTS = ("clean", "rejects")
 
 # ------------------------------------------------------------------------- driver-side inputs
 
-def load_needles(c) -> tuple[list[str], dict]:
-    needles: set[str] = set()
-    skipped = 0
+def _benchmark_records(c) -> list[tuple[str, list[dict]]]:
+    out = []
     for name in c.decontaminate:
         try:
-            rows = benchmarks.records(name)
+            out.append((name, benchmarks.records(name)))
         except UserError as exc:
             raise UserError(f"clean.decontaminate: {exc}") from None
+    return out
+
+
+def load_needles(c, loaded: list[tuple[str, list[dict]]] | None = None) -> tuple[list[str], dict]:
+    """The exact method's normalised strings, and what the counts say about them."""
+    needles: set[str] = set()
+    skipped = 0
+    for _, rows in loaded if loaded is not None else _benchmark_records(c):
         kept, short = benchmark_needles(rows, c.decontam_min_chars)
         needles.update(kept)
         skipped += short
@@ -52,12 +65,56 @@ def load_needles(c) -> tuple[list[str], dict]:
                              "skipped_short": skipped, "min_chars": c.decontam_min_chars}
 
 
+def load_ngrams(c, loaded: list[tuple[str, list[dict]]] | None = None) -> tuple[NgramItems, dict]:
+    """The n-gram method's benchmark items (each benchmark's names prefixed when there are
+    several), and what the counts say about them."""
+    loaded = loaded if loaded is not None else _benchmark_records(c)
+    prefix = len(loaded) > 1
+    parts = [build_items(rows, c.decontam_ngram, c.decontam_overlap, c.decontam_min_ngrams,
+                         prefix=f"{name}:" if prefix else "") for name, rows in loaded]
+    items = merge(parts)
+    return items, {"n": c.decontam_ngram, "overlap": c.decontam_overlap, "min_ngrams": c.decontam_min_ngrams,
+                   "items": len(items), "skipped_short": items.skipped_short,
+                   "hashes": len({h for g in items.items for h in g})}
+
+
+def load_decontamination(c) -> tuple[tuple[str, ...], NgramItems | None, dict]:
+    """Needles and n-gram items for the configured methods, and the counts' description."""
+    if not c.decontaminate or not c.decontam_methods:
+        return (), None, {"benchmarks": [], "methods": []}
+    loaded = _benchmark_records(c)
+    methods = [m for m in ("exact", "ngram") if m in c.decontam_methods]
+    needles, info = load_needles(c, loaded) if "exact" in methods else ([], {"benchmarks": list(c.decontaminate)})
+    items = None
+    if "ngram" in methods:
+        items, info["ngram"] = load_ngrams(c, loaded)
+    return tuple(needles), items, dict(info, methods=methods)
+
+
+def load_opt_out(c) -> tuple[OptOut | None, dict]:
+    """The parsed opt-out list, and its identity for the dataset card (SHA-256, lines)."""
+    path = c.opt_out_file
+    if not path:
+        return None, {"file": None}
+    try:
+        data = fs.read_bytes(path)
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc)).lower()
+        raise UserError(f"clean.opt_out_file: cannot read {path}: {why}") from None
+    listed = parse_opt_out(text, path)
+    return listed, {"file": path, "sha256": hashlib.sha256(data).hexdigest(), "lines": listed.lines,
+                    "repos": len(listed.repos), "globs": listed.n_globs}
+
+
 def load_inputs(c) -> tuple[Inputs, dict]:
-    """The filters' inputs, and what the counts say about decontamination."""
-    needles, decontam_info = load_needles(c) if c.decontaminate else ([], {"benchmarks": []})
+    """The filters' inputs, and what the counts say about opt-out and decontamination."""
+    listed, opt_out_info = load_opt_out(c)
+    needles, items, decontam_info = load_decontamination(c)
     tokenizer_json = (tokenizer_json_of(c.token_ratio_tokenizer, "clean.token_ratio_tokenizer")
                       if c.token_ratio_tokenizer else None)
-    return Inputs(c, tuple(needles), tokenizer_json), decontam_info
+    return (Inputs(c, needles, tokenizer_json, opt_out=listed, ngrams=items),
+            {"opt_out": opt_out_info, "decontamination": decontam_info})
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -108,10 +165,11 @@ def read_back(spark: SparkSession, io: StageIO, c) -> tuple[DataFrame, list[dict
 def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
     c = cfg.clean
     source = read_parquet(spark, io.input("rows")).select(*TYPED_COLUMNS)
-    inp, decontam_info = load_inputs(c)
+    inp, info = load_inputs(c)
     names = reasons(inp)
     observation = Observation("clean_funnel")
-    write_outputs(spark, clean(source, inp).observe(observation, *funnel.metrics(names)), io, c.write_rejects)
+    observed = clean(source, inp).observe(observation, *funnel.metrics(names), *funnel.decontamination_metrics())
+    write_outputs(spark, observed, io, c.write_rejects)
     m = observation.get
     kept, largest = read_back(spark, io, c)
     extra = {
@@ -120,7 +178,8 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
         "duplicates": funnel.duplicates(m, largest),
         "licenses": {"before": license_counts(source), "after": license_counts(kept)},
         "secrets": funnel.secrets_found(m, c.secrets),
-        "decontamination": decontam_info,
+        "opt_out": info["opt_out"],
+        "decontamination": dict(info["decontamination"], files=funnel.contamination_by_method(m)),
         "token_ratio": {"tokenizer": c.token_ratio_tokenizer or None, "min_token_ratio": c.min_token_ratio},
         "rejects_written": c.write_rejects,  # without rejects, largest_groups only sees kept files
     }

@@ -12,30 +12,40 @@ from pyspark.sql import functions as F
 from codecorpus.stages.clean import exact, filters, licenses, secrets
 from codecorpus.stages.clean.decide import REASON, with_drop_reason
 from codecorpus.stages.clean.features import features_udf
-from codecorpus.stages.clean.filters import FEATURES, Inputs, feature
+from codecorpus.stages.clean.filters import CONTAMINATED, FEATURES, Inputs, feature
+
+CONTAM_METHOD = "_contam_method"
 
 # Columns added to the ingest columns in both outputs.
 ADDED_COLUMNS = ["content_hash", "dup_group_size", "secret_kind", "redactions", REASON]
-# Helper columns the stage may aggregate before it writes (then drops them).
-TRANSIENT_COLUMNS = ["_bytes", "_secret_redactions", "_email_redactions"]
+# Helper columns the stage may aggregate before it writes (then drops them). `_contam_method`:
+# which decontamination methods found a file the `contaminated` filter dropped (funnel counts).
+TRANSIENT_COLUMNS = ["_bytes", "_secret_redactions", "_email_redactions", CONTAM_METHOD]
 
 
 def clean(df: DataFrame, inp: Inputs) -> DataFrame:
     """`inp`: the CleanConfig and the driver-side inputs (benchmark needles, tokenizer)."""
-    df = with_drop_reason(measured(df, inp.c), filters.active(inp), inp)
+    df = with_drop_reason(measured(df, inp), filters.active(inp), inp)
     df = redacted(df, inp.c)
+    method = (F.when(F.col(REASON) == filters.CONTAMINATION.name, F.col(CONTAMINATED)) if CONTAMINATED in df.columns
+              else F.lit(None).cast("string"))
+    df = df.withColumn(CONTAM_METHOD, method)
     base = [col for col in df.columns if not col.startswith("_") and col not in ADDED_COLUMNS
             and col != "is_duplicate"]
     return df.select(*base, *ADDED_COLUMNS, *TRANSIENT_COLUMNS)
 
 
-def measured(df: DataFrame, c) -> DataFrame:
+def measured(df: DataFrame, inp: Inputs) -> DataFrame:
     """Adds `_bytes`, the measurements struct and exact dedup's columns."""
-    content = F.col("content")
+    c, content = inp.c, F.col("content")
     # One Python pass over every file measures what dedup and the filters need (small struct).
     measure = features_udf(c.scan_width, secrets.hint_table())
     df = df.withColumn("_bytes", F.octet_length(content)).withColumn(FEATURES, measure(content))
-    return exact.mark_duplicates(df, feature("content_hash"), licenses.license_ok(c, F.col("license")))
+    # A group's representative is a copy the policy filters keep, when it has one.
+    preferred = licenses.license_ok(c, F.col("license"))
+    if filters.OPT_OUT.active(inp):
+        preferred = preferred & ~filters.OPT_OUT.drop(inp)
+    return exact.mark_duplicates(df, feature("content_hash"), preferred)
 
 
 def _secret_kind(c, kept: Column) -> Column:
