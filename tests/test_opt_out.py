@@ -157,6 +157,10 @@ def test_stage_counts_the_list_in_the_funnel_and_the_report(spark, tmp_path):
     folder.mkdir()
     html = section(ReportContext(cfg=cfg, root=str(root), folder=str(folder), counts={"clean": counts}))
     assert "Opt-out list" in html and "1 repositories, 1 path globs): 2 files dropped" in html
+    # The dataset card names the list by its content.
+    assert run_one(spark, cfg.replace(**{"dedup.enabled": False}), "split").rows_out == 2
+    card = (root / "dataset" / "README.md").read_text()
+    assert f"SHA-256 `{hashlib.sha256(listing.read_bytes()).hexdigest()}`, 3 entries" in card
     # Without a list: no opt_out reason at all, and the card learns that no list was used.
     counts = run_one(spark, cfg.replace(**{"clean.opt_out_file": ""}), "clean", force=True)
     assert "opt_out" not in counts.dropped and counts.extra["opt_out"] == {"file": None}

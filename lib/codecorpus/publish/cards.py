@@ -84,7 +84,7 @@ def hub_dataset_card(facts: RunFacts, repo_id: str, split_repos: dict[str, str])
 
 
 def local_dataset_card(counts: dict, cfg: Config, files: dict[str, list[str]], columns: list[str],
-                       share: dict | None = None, leakage: dict | None = None) -> str:
+                       share: dict | None = None, leakage: dict | None = None, opt_out: dict | None = None) -> str:
     """The split stage's README.md, whose YAML `configs:` lets `datasets.load_dataset(<dir>)` find
     both splits. `counts` holds each split's files, bytes and repos; `columns` the dataset's;
     `share` and `leakage` the split marker's facts of the same names (requested and achieved
@@ -121,7 +121,7 @@ and split **by {cfg.split.by}** (seed {cfg.split.seed}, valid fraction {cfg.spli
 | split | files | MB | repositories | share of files |
 |---|---:|---:|---:|---:|
 {rows}
-{_local_share(share)}{_local_leakage(leakage)}
+{_local_share(share)}{_local_leakage(leakage)}{_opt_out_sentence(opt_out) if opt_out is not None else ""}
 Columns: `{'`, `'.join(columns)}` (`id` is a stable 64-bit id of the source shard and line).
 
 ```python
@@ -280,8 +280,17 @@ def _filters_section(facts: RunFacts) -> str:
     text = "## Filters applied\n\nRows removed by each filter (a file is counted under the first filter it fails).\n\n"
     text += _table(["stage", "reason", "rows", "share of stage input"], rows) if rows else "No rows were removed.\n"
     if "clean" in facts.counts:
+        text += _opt_out_sentence(facts.counts["clean"].extra.get("opt_out"))
         text += "\nCleaning settings:\n\n" + _settings_list(_settings(facts, "clean", CLEAN_SETTINGS))
     return text
+
+
+def _opt_out_sentence(opt_out: dict | None) -> str:
+    """Which opt-out list the run honoured, by content (its SHA-256), not by path."""
+    if not opt_out or not opt_out.get("file"):
+        return "\nNo opt-out list was applied (clean.opt_out_file is empty).\n"
+    return (f"\nOpt-out list honoured: SHA-256 `{opt_out['sha256']}`, {opt_out['lines']:,} entries "
+            f"({opt_out['repos']:,} repositories, {opt_out['globs']:,} path globs); its files drop as `opt_out`.\n")
 
 
 def _dedup_section(facts: RunFacts) -> str:

@@ -147,7 +147,9 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
         write_parquet(part, io.output(split_location("dataset", s)), files=files, sort_by=["id"])
     df.unpersist()
     files = {s: fs.list_names(io.output(split_location("dataset", s)), ".parquet") for s in SPLITS}
-    card = local_dataset_card(per_split, cfg, files, DATASET_COLUMNS, share=share, leakage=leakage)
+    clean = io.counts("clean")
+    card = local_dataset_card(per_split, cfg, files, DATASET_COLUMNS, share=share, leakage=leakage,
+                              opt_out=clean.extra.get("opt_out") if clean is not None else None)
     fs.write_text_atomic(io.output("dataset.card"), card)
 
     if share.get("within_tolerance") is False:
