@@ -324,6 +324,18 @@ def test_secret_patterns_agree_between_spark_and_python(spark):
     assert out[5]["k"] is None and out[-1]["k"] is None
 
 
+def test_a_key_pasted_as_indented_comment_lines_is_redacted_whole(spark):
+    """bench/secrets_recall.py found such keys detected but only their first line redacted."""
+    body = [PEM_BODY + "AB12" * 4, "Zm9vYmFy" * 8, "cXV4cXV1" * 8]
+    src = ("class A:\n    def f(self):\n        # -----BEGIN RSA PRIVATE KEY-----\n"
+           + "".join(f"        # {line}\n" for line in body) + "        # -----END RSA PRIVATE KEY-----\n"
+           + "        return 1\n")
+    df = spark.createDataFrame([(src,)], "s STRING")
+    row = df.select(secrets.secret_kind(F.col("s")).alias("k"), secrets.redact_secrets(F.col("s")).alias("r")).first()
+    assert row["k"] == "private_key"
+    assert not any(line[-20:] in row["r"] for line in body) and row["r"].endswith("        return 1\n")
+
+
 def test_license_policy(spark):
     values = ["mit", " Apache-2.0", "gpl-3.0", "unknown", None, "", "agpl-3.0"]
     df = spark.createDataFrame([(v,) for v in values], "license STRING")
