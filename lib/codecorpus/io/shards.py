@@ -1,20 +1,23 @@
-"""Decompress and parse CodeParrot-style JSON-lines shards in Arrow batches, inside executors.
+"""Parse CodeParrot-style JSON-lines shards into typed rows and quarantine rows, block by block.
 
-Each shard arrives as one binary row (Spark's `binaryFile` source). The fast path decompresses
-it (ISA-L when installed, else zlib) and parses the whole buffer with Arrow's C++ JSON reader.
-Only a shard that the fast path rejects (a malformed line, bad UTF-8, a number where a string
-belongs, blank lines) is re-read line by line, so one bad record costs one slow shard, not a
-slow job. Every line ends up either as a typed row or as a quarantine row with its reason and
-its raw bytes.
+`shard_tables(stream, shard, opts)` reads a shard as blocks of whole lines (`io.line_blocks`:
+streamed and gunzipped as it goes, so memory does not grow with the shard) and turns each block
+into one Arrow table of typed rows and quarantine rows. The fast path parses a block with
+Arrow's C++ JSON reader. Only a block that the fast path rejects (a malformed line, bad UTF-8, a
+number where a string belongs, blank lines) is re-read line by line, so one bad record costs one
+slow block, not a slow shard. Every line ends up either as a typed row or as a quarantine row
+with its reason and its raw bytes. Ids hash (shard name, line number), so they do not depend on
+where blocks were cut.
 """
 from __future__ import annotations
 
-import io
-import zlib
-from typing import Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+
+from codecorpus.io.line_blocks import MIN_LINE_LIMIT, CorruptStream, OversizedLine, shard_blocks
 
 FIELDS = ("repo_name", "path", "copies", "size", "content", "license")
 REQUIRED = ("repo_name", "path", "content")
@@ -22,7 +25,24 @@ REQUIRED = ("repo_name", "path", "content")
 TYPED_COLUMNS = ["id", "repo_name", "path", "copies", "size", "content", "license", "shard", "line"]
 QUARANTINE_COLUMNS = ["shard", "line", "reason", "raw", "repo_name", "path"]
 
+SUMMARY_DDL = "shard STRING, status STRING, reason STRING, n BIGINT, bytes BIGINT"
+ROW_GROUP_ROWS = 4096
+
 _MASK64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    max_content_bytes: int
+    keep_too_large: bool = False
+    replace_utf8: bool = False
+    block_bytes: int = 8 << 20
+    max_line_bytes: int = 0  # 0: line_limit's default
+
+    def line_limit(self) -> int:
+        """Longest line held in memory. The default is past the worst case of JSON escaping
+        (6 bytes per content byte), so a longer line always has too much content."""
+        return max(self.max_line_bytes or 8 * self.max_content_bytes + (1 << 20), MIN_LINE_LIMIT)
 
 
 def _arrow_schema() -> pa.Schema:
@@ -31,6 +51,16 @@ def _arrow_schema() -> pa.Schema:
         ("size", pa.int64()), ("content", pa.string()), ("license", pa.string()), ("shard", pa.string()),
         ("line", pa.int32()), ("reason", pa.string()), ("raw", pa.binary()), ("_status", pa.string()),
     ])
+
+
+def typed_schema() -> pa.Schema:
+    full = _arrow_schema()
+    return pa.schema([full.field(c) for c in TYPED_COLUMNS])
+
+
+def quarantine_schema() -> pa.Schema:
+    full = _arrow_schema()
+    return pa.schema([full.field(c) for c in QUARANTINE_COLUMNS])
 
 
 # ------------------------------------------------------------------------------------------- ids
@@ -55,17 +85,41 @@ def record_ids(shard: str, lines: np.ndarray) -> np.ndarray:
     return mixed.view(np.int64)
 
 
-# ------------------------------------------------------------------------------------ decompress
+# ------------------------------------------------------------------------------------- shards
 
-def decompress(data: bytes) -> bytes:
-    if data[:2] != b"\x1f\x8b":
-        return data  # plain .jsonl
+def shard_tables(stream, shard: str, opts: ParseOptions) -> Iterator[pa.Table]:
+    """All rows of one shard read from `stream`, a table per block, in line order. A shard that
+    breaks mid-stream ends with a `corrupt_shard` quarantine row (line 0) after the rows read
+    before the break: a row, not an exception, so the driver decides whether it fails the job
+    and can name the shard in one line instead of an executor stack trace."""
+    line = 0
     try:
-        from isal import igzip
+        for block in shard_blocks(stream, block_bytes=opts.block_bytes, max_line_bytes=opts.line_limit()):
+            if isinstance(block, OversizedLine):  # never held whole: its first bytes stand for it
+                line += 1
+                yield _single_row(shard, line, "too_large", block.head)
+            else:
+                table = parse_block(shard, block, line + 1, opts)
+                line += table.num_rows
+                yield table
+    except CorruptStream as exc:
+        yield _single_row(shard, 0, f"corrupt_shard: {exc}, after line {line}", None)
 
-        return igzip.decompress(data)
-    except ImportError:
-        return zlib.decompress(data, wbits=47)  # gzip, multi-member aware via 32+15
+
+def parse_shard(shard: str, data: bytes, *, max_content_bytes: int, keep_too_large: bool,
+                replace_utf8: bool) -> pa.Table:
+    """All rows of one shard held in memory (typed rows and quarantine rows) as one table."""
+    opts = ParseOptions(max_content_bytes, keep_too_large=keep_too_large, replace_utf8=replace_utf8)
+    tables = list(shard_tables(pa.BufferReader(data), shard, opts))
+    return pa.concat_tables(tables) if tables else _arrow_schema().empty_table()
+
+
+def _single_row(shard: str, line: int, reason: str, raw: bytes | None) -> pa.Table:
+    schema = _arrow_schema()
+    row = {name: [None] for name in schema.names}
+    row.update(shard=[shard], line=[line], reason=[reason], raw=[raw], _status=["quarantine"],
+               id=[int(record_ids(shard, np.array([line]))[0])])
+    return pa.table(row, schema=schema)
 
 
 # ------------------------------------------------------------------------------------- parsing
@@ -80,17 +134,17 @@ def _line_bounds(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
-def _fast_parse(buf: bytes, n_lines: int, longest: int) -> pa.Table | None:
-    """Arrow's JSON reader over the whole shard; None when any line needs the careful path."""
+def _fast_parse(buf: bytes, n_lines: int) -> pa.Table | None:
+    """Arrow's JSON reader over a block; None when any line needs the careful path."""
     from pyarrow import json as pjson
 
-    if n_lines == 0:
-        return None
     schema = pa.schema([(f, pa.string()) for f in FIELDS])
     try:
         table = pjson.read_json(
-            io.BytesIO(buf),
-            read_options=pjson.ReadOptions(use_threads=False, block_size=max(1 << 20, longest + 2)),
+            pa.BufferReader(buf),  # zero-copy over the block
+            # One Arrow block for the whole buffer: a single chunk per column (nothing to combine)
+            # and no line can straddle two blocks.
+            read_options=pjson.ReadOptions(use_threads=False, block_size=min(len(buf) + 1, (1 << 31) - 1)),
             parse_options=pjson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
                                               newlines_in_values=False),
         )
@@ -98,12 +152,15 @@ def _fast_parse(buf: bytes, n_lines: int, longest: int) -> pa.Table | None:
         return None
     if table.num_rows != n_lines:  # blank lines were skipped: fall back so line numbers stay exact
         return None
-    table = table.select(list(FIELDS)).combine_chunks()
     try:  # Arrow's JSON reader does not check that strings are valid UTF-8; this does (SIMD)
         table.validate(full=True)
     except pa.ArrowInvalid:
         return None
-    return table
+    return table.select(list(FIELDS))
+
+
+def _one_chunk(col: pa.ChunkedArray) -> pa.Array:
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 def _careful_parse(buf: bytes, starts: np.ndarray, ends: np.ndarray, replace_utf8: bool
@@ -157,7 +214,6 @@ def _digits_to_int(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(int64 values with nulls where invalid, mask of present-but-invalid)."""
     import pyarrow.compute as pc
 
-
     present = pc.is_valid(arr)
     ok = pc.and_(present, pc.match_substring_regex(arr, r"^[0-9]{1,18}$"))
     ok = pc.fill_null(ok, False)
@@ -165,58 +221,42 @@ def _digits_to_int(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     return pc.cast(cleaned, pa.int64()), pc.and_(present, pc.invert(ok))
 
 
-def parse_shard(shard: str, data: bytes, *, max_content_bytes: int, keep_too_large: bool,
-                replace_utf8: bool) -> pa.Table:
-    """All rows of one shard (typed rows and quarantine rows) as one Arrow table."""
+def parse_block(shard: str, buf: bytes, first_line: int, opts: ParseOptions) -> pa.Table:
+    """Rows of one block of whole lines (typed rows and quarantine rows, told apart by
+    `_status`); its first line is line `first_line` of the shard."""
     import pyarrow.compute as pc
 
-
     schema = _arrow_schema()
-    try:
-        buf = decompress(data)
-    except Exception as exc:  # zlib.error, EOFError, OSError, isal errors: all mean a broken shard
-        # A quarantine row, not an exception: the driver decides whether it fails the job, and
-        # can then name the shard in one line instead of an executor stack trace.
-        row = {name: [None] for name in schema.names}
-        row.update(shard=[shard], line=[0], reason=[f"corrupt_shard: {type(exc).__name__}: {exc}"],
-                   raw=[None], _status=["quarantine"], id=[int(record_ids(shard, np.array([0]))[0])])
-        return pa.table(row, schema=schema)
-
     starts, ends = _line_bounds(buf)
     n = len(starts)
     if n == 0:
         return schema.empty_table()
-    longest = int((ends - starts).max())
-    table = _fast_parse(buf, n, longest)
+    table = _fast_parse(buf, n)
     if table is not None:
-        cols = {f: table.column(f).combine_chunks() if table.num_rows else pa.array([], pa.string())
-                for f in FIELDS}
+        cols = {f: _one_chunk(table.column(f)) for f in FIELDS}
         parse_reason = pa.nulls(n, pa.string())
     else:
-        pycols, reasons = _careful_parse(buf, starts, ends, replace_utf8)
+        pycols, reasons = _careful_parse(buf, starts, ends, opts.replace_utf8)
         cols = {f: pa.array(pycols[f], pa.string()) for f in FIELDS}
         parse_reason = pa.array(reasons, pa.string())
 
     copies, bad_copies = _digits_to_int(cols["copies"])
     size, bad_size = _digits_to_int(cols["size"])
     content_bytes = pc.binary_length(cols["content"])
-    too_large = pc.fill_null(pc.greater(content_bytes, max_content_bytes), False)
+    too_large = pc.fill_null(pc.greater(content_bytes, opts.max_content_bytes), False)
 
     # First failing check names the reason (checks listed from most to least fundamental).
     reason = parse_reason
     checks = [(pc.is_null(cols[f]), f"missing_field:{f}") for f in REQUIRED]
     checks += [(bad_copies, "bad_type:copies"), (bad_size, "bad_type:size")]
-    if not keep_too_large:
+    if not opts.keep_too_large:
         checks.append((too_large, "too_large"))
     for mask, label in reversed(checks):
         reason = pc.if_else(mask, pa.scalar(label), reason)
     reason = pc.coalesce(parse_reason, reason)
     bad = pc.is_valid(reason)
 
-    lines = np.arange(1, n + 1, dtype=np.int64)
-    bad_np = bad.to_numpy(zero_copy_only=False)
-    raw = [buf[s:e] if b else None for s, e, b in zip(starts.tolist(), ends.tolist(), bad_np.tolist())] \
-        if bad_np.any() else pa.nulls(n, pa.binary())
+    lines = np.arange(first_line, first_line + n, dtype=np.int64)
     return pa.table({
         "id": pa.array(record_ids(shard, lines)),
         "repo_name": cols["repo_name"],
@@ -225,62 +265,31 @@ def parse_shard(shard: str, data: bytes, *, max_content_bytes: int, keep_too_lar
         "size": pc.coalesce(size, pc.cast(content_bytes, pa.int64())),
         "content": cols["content"],
         "license": pc.coalesce(cols["license"], pa.scalar("unknown")),
-        "shard": pa.array([shard] * n, pa.string()),
+        "shard": pa.repeat(pa.scalar(shard, pa.string()), n),
         "line": pa.array(lines.astype(np.int32)),
         "reason": reason,
-        "raw": pa.array(raw, pa.binary()) if not isinstance(raw, pa.Array) else raw,
+        "raw": _raw_of_bad(buf, starts, ends, bad.to_numpy(zero_copy_only=False)),
         "_status": pc.if_else(bad, pa.scalar("quarantine"), pa.scalar("ok")),
     }, schema=schema)
 
 
-SUMMARY_DDL = "shard STRING, status STRING, reason STRING, n BIGINT, bytes BIGINT"
-ROW_GROUP_ROWS = 4096
+def _raw_of_bad(buf: bytes, starts: np.ndarray, ends: np.ndarray, bad: np.ndarray) -> pa.Array:
+    """Each quarantined line's bytes (null for typed rows): nothing is lost. Python touches only
+    the bad lines, which are rare."""
+    if not bad.any():
+        return pa.nulls(len(bad), pa.binary())
+    raw: list[bytes | None] = [None] * len(bad)
+    for i in np.flatnonzero(bad).tolist():
+        raw[i] = buf[starts[i]:ends[i]]
+    return pa.array(raw, pa.binary())
 
 
-def typed_schema() -> pa.Schema:
-    full = _arrow_schema()
-    return pa.schema([full.field(c) for c in TYPED_COLUMNS])
-
-
-def quarantine_schema() -> pa.Schema:
-    full = _arrow_schema()
-    return pa.schema([full.field(c) for c in QUARANTINE_COLUMNS])
-
-
-def ingest_shards(batches: Iterator[pa.RecordBatch], *, ok_dir: str, bad_dir: str, max_content_bytes: int,
-                  keep_too_large: bool, replace_utf8: bool) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: rows (path, content) of binaryFile in; each shard's typed rows and
-    quarantine rows are written as Parquet straight from the executor (one file per shard and
-    kind, named after the shard), and only a small summary goes back to Spark.
-
-    Writing here skips the Arrow -> JVM -> Parquet round trip of every file's content, which
-    is most of the cost of an ingest; the summary keeps the row accounting in Spark."""
-    import os
-
+def split_rows(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(typed rows, quarantine rows) of a parsed table, each with its own columns."""
     import pyarrow.compute as pc
 
-    from codecorpus.io.arrow_files import write_table
-
-    for batch in batches:
-        paths = batch.column("path").to_pylist()
-        datas = batch.column("content")
-        for i, path in enumerate(paths):
-            shard = os.path.basename(path)
-            stem = shard.replace(".", "_")  # unique: shard names are unique
-            table = parse_shard(shard, datas[i].as_py(), max_content_bytes=max_content_bytes,
-                                keep_too_large=keep_too_large, replace_utf8=replace_utf8)
-            is_ok = pc.equal(table.column("_status"), "ok")
-            ok = table.filter(is_ok).select(TYPED_COLUMNS)
-            bad = table.filter(pc.invert(is_ok)).select(QUARANTINE_COLUMNS)
-            if ok.num_rows:
-                write_table(ok, f"{ok_dir}/{stem}.parquet", row_group_rows=ROW_GROUP_ROWS)
-            if bad.num_rows:
-                write_table(bad, f"{bad_dir}/{stem}.parquet", row_group_rows=ROW_GROUP_ROWS)
-            rows = [(shard, "ok", None, ok.num_rows, pc.sum(pc.binary_length(ok.column("content"))).as_py() or 0)]
-            if bad.num_rows:
-                for r in bad.group_by("reason").aggregate([("reason", "count")]).to_pylist():
-                    rows.append((shard, "quarantine", r["reason"], r["reason_count"], 0))
-            yield pa.RecordBatch.from_pylist(
-                [dict(zip(("shard", "status", "reason", "n", "bytes"), r)) for r in rows],
-                schema=pa.schema([("shard", pa.string()), ("status", pa.string()), ("reason", pa.string()),
-                                  ("n", pa.int64()), ("bytes", pa.int64())]))
+    is_ok = pc.equal(table.column("_status"), "ok")
+    if pc.all(is_ok).as_py() is not False:  # the usual case: no copy of the content
+        return table.select(TYPED_COLUMNS), quarantine_schema().empty_table()
+    return (table.filter(is_ok).select(TYPED_COLUMNS),
+            table.filter(pc.invert(is_ok)).select(QUARANTINE_COLUMNS))

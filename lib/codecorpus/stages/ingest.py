@@ -1,32 +1,30 @@
 """Stage `ingest`: shards -> typed Parquet (`ingest/`) + quarantine (`quarantine/`).
 
-One pass over the data: shards are decompressed and parsed in Arrow batches inside executors
-(`io.shards`), which write each shard's typed rows and quarantine rows as Parquet directly
-(one file per shard, named after it, so a retried task rewrites the same file); Spark carries
-only a per-shard summary, from which the row accounting is made. The run root must be on a
-filesystem that executors and the driver share (local disk in local mode, NFS or similar on a
-cluster).
+One pass over the data. The driver lists the shards (a folder, a glob or one file, at any URI
+`io.uri` knows: a path, file://, s3://, gs://, hdfs://) and deals them out to tasks as lists of
+URIs (a large shard alone, small ones together); no shard byte goes through Spark. A task
+streams each of its shards from its URI (`io.shard_ingest`), parses it block by block and
+writes the shard's typed rows and
+quarantine rows as Parquet directly (one file per shard, named after it, so a retried task
+rewrites the same file); Spark carries only a per-shard summary, from which the row accounting
+is made. The run root must be on a filesystem that executors and the driver share (local disk
+in local mode, NFS or similar on a cluster).
 """
 from __future__ import annotations
 
-import glob
+import fnmatch
 import logging
-import os
+from collections import Counter
+from typing import NamedTuple
 
 from pyspark.sql import DataFrame, SparkSession
 
 from codecorpus.core.config import Config
 from codecorpus.core.errors import UserError
 from codecorpus.core.stage import Counts, StageIO
-from codecorpus.io import fs
+from codecorpus.io import fs, uri
 from codecorpus.io.arrow_files import write_table
-from codecorpus.io.shards import (
-    ROW_GROUP_ROWS,
-    SUMMARY_DDL,
-    ingest_shards,
-    quarantine_schema,
-    typed_schema,
-)
+from codecorpus.io.shards import ROW_GROUP_ROWS, SUMMARY_DDL, ParseOptions, quarantine_schema, typed_schema
 
 log = logging.getLogger("codecorpus")
 
@@ -34,57 +32,86 @@ NAME = "ingest"
 SHARD_PATTERNS = ("*.json.gz", "*.jsonl.gz", "*.jsonl", "*.json")
 
 
-def list_shards(input_spec: str) -> list[str]:
-    """Shard files named by a folder or a glob, sorted; a clear error when there are none."""
-    spec = fs.local_path(input_spec)
-    if any(c in spec for c in "*?["):
-        files = sorted(f for f in glob.glob(spec) if os.path.isfile(f))
-        where = f"matching {input_spec}"
-    elif os.path.isdir(spec):
-        files = sorted({f for pat in SHARD_PATTERNS for f in glob.glob(os.path.join(spec, "**", pat),
-                                                                       recursive=True)})
-        where = f"in {input_spec} (looked for {', '.join(SHARD_PATTERNS)})"
-    elif os.path.isfile(spec):
-        files = [spec]
-        where = input_spec
+class Shard(NamedTuple):
+    uri: str    # what executors open: a plain absolute path for local files
+    name: str   # the file name: part of every record's id, so unique within an input
+    size: int   # bytes as stored (compressed)
+
+
+def list_shards(input_spec: str) -> list[Shard]:
+    """Shard files named by a folder (searched recursively), a glob or one file, sorted; a
+    clear one-line error when there are none or the input cannot be read."""
+    if uri.has_wildcard(input_spec):
+        entries, where = uri.glob(input_spec), f"matching {input_spec}"
     else:
-        raise UserError(f"input not found: {input_spec}")
-    if not files:
+        kind = uri.kind(input_spec)
+        if kind == "missing":
+            raise UserError(f"input not found: {input_spec}")
+        if kind == "dir":
+            entries = [e for e in uri.walk(input_spec)
+                       if any(fnmatch.fnmatchcase(e.relative.rsplit("/", 1)[-1], p) for p in SHARD_PATTERNS)]
+            where = f"in {input_spec} (looked for {', '.join(SHARD_PATTERNS)})"
+        else:
+            entries = [uri.file_entry(input_spec)]
+            where = input_spec
+    if not entries:
         raise UserError(f"no shards {where}")
-    # Hadoop-style hidden files (`_manifest.json`, `.crc`) are not shards; Spark would skip
-    # them silently, so they are left out here, where the shard count is reported.
-    files = [f for f in files if not os.path.basename(f).startswith(("_", "."))]
-    if not files:
+    # Hadoop-style hidden files and folders (`_manifest.json`, `.crc`, `_temporary/`) are not
+    # shards; Spark would skip them silently, so they are left out here, where the count is told.
+    entries = [e for e in entries if not uri.is_hidden(e.relative)]
+    if not entries:
         raise UserError(f"no shards {where} (names starting with _ or . are ignored)")
-    names = [os.path.basename(f) for f in files]
-    if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
+    shards = [Shard(e.uri, e.uri.rstrip("/").rsplit("/", 1)[-1], e.size) for e in entries]
+    names = Counter(s.name for s in shards)
+    if len(names) != len(shards):
+        dupes = sorted(n for n, k in names.items() if k > 1)
         raise UserError(f"shard names must be unique (they are part of each record's id): {dupes[:5]}")
-    return [os.path.abspath(f) for f in files]
+    return shards
 
 
-def ingest_to(spark: SparkSession, files: list[str], cfg: Config, ok_dir: str, bad_dir: str) -> DataFrame:
+def parse_options(cfg: Config) -> ParseOptions:
+    ic = cfg.ingest
+    return ParseOptions(max_content_bytes=ic.max_content_bytes, keep_too_large=ic.on_too_large == "keep",
+                        replace_utf8=ic.on_invalid_utf8 == "replace", block_bytes=ic.block_bytes,
+                        max_line_bytes=ic.max_line_bytes)
+
+
+def ingest_to(spark: SparkSession, shards: list[Shard], cfg: Config, ok_dir: str, bad_dir: str) -> DataFrame:
     """Parse all shards in executors, writing typed rows to `ok_dir` and quarantine rows to
     `bad_dir`; returns the per-shard, per-reason summary (a few rows per shard)."""
-    ic = cfg.ingest
-    opts = dict(ok_dir=ok_dir, bad_dir=bad_dir, max_content_bytes=ic.max_content_bytes,
-                keep_too_large=ic.on_too_large == "keep", replace_utf8=ic.on_invalid_utf8 == "replace")
-    raw = (spark.read.format("binaryFile")
-           .load([f"file://{f}" for f in files])
-           .select("path", "content"))
-    # Spread shards over tasks (several per core, so one large shard does not hold up the stage).
-    raw = raw.repartition(min(len(files), max(1, spark.sparkContext.defaultParallelism * 4)), "path")
-    return raw.mapInArrow(lambda it: ingest_shards(it, **opts), SUMMARY_DDL)
+    from codecorpus.io.shard_ingest import ingest_tasks
+
+    tasks = plan_tasks(shards, max(1, spark.sparkContext.defaultParallelism * 4))
+    opts = {"tasks": [[(s.uri, s.name) for s in task] for task in tasks], "ok_dir": ok_dir, "bad_dir": bad_dir,
+            "opts": parse_options(cfg)}
+    return (spark.range(0, len(tasks), 1, numPartitions=len(tasks))
+            .mapInArrow(lambda it: ingest_tasks(it, **opts), SUMMARY_DDL))
+
+
+def plan_tasks(shards: list[Shard], most: int) -> list[list[Shard]]:
+    """Shards dealt into at most `most` tasks (several per core, so no task is much longer than
+    the rest), largest shard first onto the least loaded task: a large shard gets a task of its
+    own, small ones share one (a task costs a fixed overhead). Tasks come out heaviest first,
+    since Spark starts them in order and a long one started last would leave cores idle."""
+    import heapq
+
+    tasks: list[list[Shard]] = [[] for _ in range(min(most, len(shards)))]
+    loads = [(0, i) for i in range(len(tasks))]
+    for shard in sorted(shards, key=lambda s: (-s.size, s.name)):
+        load, i = heapq.heappop(loads)
+        tasks[i].append(shard)
+        heapq.heappush(loads, (load + shard.size, i))
+    return sorted(tasks, key=lambda t: -sum(s.size for s in t))
 
 
 def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
-    files = list_shards(cfg.input)
-    compressed = sum(map(os.path.getsize, files))
-    log.info("[ingest] %d shards, %.1f MB compressed", len(files), compressed / 1e6)
+    shards = list_shards(cfg.input)
+    compressed = sum(s.size for s in shards)
+    log.info("[ingest] %d shards, %.1f MB compressed, from %s", len(shards), compressed / 1e6, cfg.input)
     ok_dir, bad_dir = io.output("ingest"), io.output("quarantine")
     fs.makedirs(ok_dir)
     fs.makedirs(bad_dir)
-    summary = ingest_to(spark, files, cfg, fs.local_path(ok_dir), fs.local_path(bad_dir)).collect()
+    summary = ingest_to(spark, shards, cfg, fs.local_path(ok_dir), fs.local_path(bad_dir)).collect()
     # An executor killed mid-write leaves its hidden temp file behind (the retried task wrote
     # the real one); clear them so the published folders hold only complete files.
     for folder in (ok_dir, bad_dir):
@@ -109,7 +136,7 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
             reasons[key] = reasons.get(key, 0) + r["n"]
     quarantined = sum(reasons.values())
     return Counts(stage=NAME, rows_in=ok + quarantined, rows_out=ok, quarantined=quarantined, extra={
-        "shards": len(files),
+        "shards": len(shards),
         "compressed_bytes": compressed,
         "content_bytes": sum(r["bytes"] for r in summary),
         "lines_read": ok + quarantined - len(corrupt),

@@ -1,0 +1,182 @@
+"""Paths and URIs -> pyarrow filesystems: the one place that knows URI schemes.
+
+Accepted: a plain path (relative or absolute), file://, s3:// (s3a:// and s3n://, Hadoop's
+spellings, are aliases), gs:// (gcs://), hdfs:// and viewfs://, wherever this pyarrow build has
+that filesystem. Object-store settings come only from the standard environment, read each time
+a filesystem is made: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (an S3-compatible store),
+AWS_REGION or AWS_DEFAULT_REGION, and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+AWS_SESSION_TOKEN (else the AWS SDK's own chain: config files, instance roles); Google's and
+Hadoop's client libraries read their own. Nothing here logs, returns or puts in a message a
+credential. What a user can fix (no such path, no access, a scheme this build lacks) is raised
+as a one-line `UserError`.
+"""
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import pyarrow.fs as pafs
+
+from codecorpus.core.errors import UserError
+from codecorpus.io.fs import local_path
+
+S3_SCHEMES = ("s3", "s3a", "s3n")
+OTHER_SCHEMES = ("gs", "gcs", "hdfs", "viewfs")
+HIDDEN_PREFIXES = ("_", ".")  # Hadoop's rule: `_SUCCESS`, `_temporary/`, `.crc` are not data
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+class Location(NamedTuple):
+    fs: pafs.FileSystem
+    path: str    # the path inside `fs`
+    prefix: str  # what makes a path of `fs` a URI again: "" (local), "s3://", "hdfs://host:8020"
+
+    def uri(self, path: str) -> str:
+        return self.prefix + path
+
+
+class FileEntry(NamedTuple):
+    uri: str       # a plain absolute path for local files, else scheme://...
+    size: int
+    relative: str  # its path below the folder that was listed (for the hidden-name rule)
+
+
+def scheme_of(uri: str) -> str:
+    m = _SCHEME.match(uri)
+    if m:
+        return m.group(1).lower()
+    return "file" if uri.startswith("file:") else ""
+
+
+def is_local(uri: str) -> bool:
+    return scheme_of(uri) in ("", "file")
+
+
+def resolve(uri: str) -> Location:
+    """The filesystem that holds `uri` and the path inside it."""
+    scheme = scheme_of(uri)
+    if scheme in ("", "file"):
+        return Location(pafs.LocalFileSystem(), os.path.abspath(local_path(uri)), "")
+    if scheme in (*S3_SCHEMES, "gs", "gcs") and "@" in uri.split("://", 1)[1].split("/", 1)[0]:
+        # The URI is not echoed: what is before the @ would be a secret.
+        raise UserError(f"credentials in a {scheme}:// URI are not accepted: set them in the environment "
+                        "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; for gs://, GOOGLE_APPLICATION_CREDENTIALS)")
+    if scheme in S3_SCHEMES:
+        path = uri.split("://", 1)[1].strip("/")
+        with _user_errors(uri, "cannot reach"):
+            return Location(pafs.S3FileSystem(**_s3_options(path.split("/", 1)[0])), path, "s3://")
+    if scheme in OTHER_SCHEMES:
+        with _user_errors(uri, "cannot open"):
+            filesystem, path = pafs.FileSystem.from_uri(uri)
+        netloc = uri.split("://", 1)[1].split("/", 1)[0]
+        return Location(filesystem, path, f"{scheme}://" if scheme in ("gs", "gcs") else f"{scheme}://{netloc}")
+    raise UserError(f"unsupported URI scheme {scheme}:// in {uri} (use a path, file://, s3://, gs:// or hdfs://)")
+
+
+def open_input(uri: str):
+    """A sequential input stream of the file's raw bytes (no decompression: callers decide)."""
+    loc = resolve(uri)
+    return loc.fs.open_input_stream(loc.path, compression=None)
+
+
+def kind(uri: str) -> str:
+    """"file", "dir" or "missing"."""
+    loc = resolve(uri)
+    with _user_errors(uri, "cannot read"):
+        info = loc.fs.get_file_info(loc.path)
+    return {pafs.FileType.File: "file", pafs.FileType.Directory: "dir"}.get(info.type, "missing")
+
+
+def file_entry(uri: str) -> FileEntry:
+    """One file, its URI normalised (s3a:// -> s3://, a local path made absolute)."""
+    loc = resolve(uri)
+    with _user_errors(uri, "cannot read"):
+        info = loc.fs.get_file_info(loc.path)
+    return FileEntry(loc.uri(info.path), info.size, info.base_name)
+
+
+def walk(uri: str) -> list[FileEntry]:
+    """Every file below a folder, recursively, sorted."""
+    loc = resolve(uri)
+    with _user_errors(uri, "cannot list"):
+        infos = loc.fs.get_file_info(pafs.FileSelector(loc.path, recursive=True))
+    base = loc.path.rstrip("/")
+    return sorted(FileEntry(loc.uri(i.path), i.size, i.path[len(base):].lstrip("/"))
+                  for i in infos if i.type == pafs.FileType.File)
+
+
+def glob(pattern: str) -> list[FileEntry]:
+    """Files whose path matches a shell pattern (`*`, `?`, `[...]` within one path component,
+    as the shell and Python's glob match them), sorted."""
+    loc = resolve(pattern)
+    parts = loc.path.split("/")
+    first = next(i for i, p in enumerate(parts) if _WILDCARD.search(p))
+    base = "/".join(parts[:first]) or "/"
+    if kind(loc.uri(base)) != "dir":
+        return []
+    entries = walk(loc.uri(base))
+    return [e for e in entries if _matches(parts[first:], e.relative.split("/"))]
+
+
+def has_wildcard(uri: str) -> bool:
+    return bool(_WILDCARD.search(uri.split("://", 1)[-1]))
+
+
+def is_hidden(relative: str) -> bool:
+    return any(part.startswith(HIDDEN_PREFIXES) for part in relative.split("/"))
+
+
+def _matches(pattern_parts: list[str], path_parts: list[str]) -> bool:
+    return len(pattern_parts) == len(path_parts) and all(
+        fnmatch.fnmatchcase(name, pat) for pat, name in zip(pattern_parts, path_parts))
+
+
+# ------------------------------------------------------------------------------------------ S3
+
+def _s3_options(bucket: str) -> dict:
+    """S3FileSystem arguments from the standard environment. Holds secrets: never log it."""
+    env = os.environ
+    opts: dict = {}
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        scheme, _, rest = endpoint.partition("://") if "://" in endpoint else ("https", "", endpoint)
+        opts.update(endpoint_override=rest.rstrip("/"), scheme=scheme)
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region and not endpoint and bucket:
+        region = _bucket_region(bucket)  # AWS itself: ask where the bucket lives
+    if region:
+        opts["region"] = region
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        opts.update(access_key=env["AWS_ACCESS_KEY_ID"], secret_key=env["AWS_SECRET_ACCESS_KEY"],
+                    session_token=env.get("AWS_SESSION_TOKEN"))
+    return opts
+
+
+@functools.lru_cache(maxsize=64)
+def _bucket_region(bucket: str) -> str | None:
+    try:
+        return pafs.resolve_s3_region(bucket)
+    except (OSError, ValueError):
+        return None  # the SDK's default; a missing bucket is reported by the call that needs it
+
+
+# -------------------------------------------------------------------------------------- errors
+
+@contextmanager
+def _user_errors(uri: str, doing: str) -> Iterator[None]:
+    """Storage errors as one line naming the URI (the SDK's messages hold no secrets)."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (OSError, pa.ArrowException, ImportError) as exc:
+        text = " ".join(str(exc).split())[:400]
+        if any(k in text for k in ("ACCESS_DENIED", "INVALID_ACCESS_KEY", "SIGNATURE_DOES_NOT_MATCH")):
+            text += " (check the credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, and the bucket's policy)"
+        raise UserError(f"{doing} {uri}: {text}") from None
