@@ -24,24 +24,38 @@ def load_table(folder: str, limit: int | None = None, columns: list[str] | None 
     return table.slice(0, limit) if limit else table
 
 
-def tree_cpu_seconds(root: int | None = None) -> float:
-    """CPU seconds used so far by a process (default: this one) and all its descendants: per
-    live process utime+stime plus the times of the children it has reaped (Linux /proc)."""
-    root = root or os.getpid()
-    stats = {}
+def proc_stats() -> dict[int, list[str]]:
+    """/proc/<pid>/stat of every live process, as its fields after the command name
+    (fields[1] is the parent pid, fields[11:15] utime, stime, cutime, cstime in ticks)."""
+    out = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                out[int(entry)] = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            stats[int(entry)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))  # ppid, u+s+cu+cs
-    total, todo = 0, [root]
+    return out
+
+
+def descendants(root: int, stats: dict[int, list[str]]) -> list[int]:
+    """`root` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    out, todo = [], [root]
     while todo:
-        p = todo.pop()
-        total += stats.get(p, (0, 0))[1]
-        todo.extend(c for c, (ppid, _) in stats.items() if ppid == p)
-    return total / os.sysconf("SC_CLK_TCK")
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """CPU seconds used so far by a process (default: this one) and all its descendants: per
+    live process utime+stime plus the times of the children it has reaped (Linux /proc)."""
+    stats = proc_stats()
+    tree = descendants(root or os.getpid(), stats)
+    return sum(sum(int(v) for v in stats[p][11:15]) for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
 
 
 def emit(result: dict, json_path: str | None) -> dict:

@@ -31,8 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from _common import ROOT, descendants, proc_stats  # noqa: E402  (puts lib/ on the path)
 
 
 def raw_json_bytes(files: list[str]) -> int:
@@ -166,21 +165,10 @@ class TreeSampler(threading.Thread):
         self._halt = threading.Event()
 
     def _tree(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                children.setdefault(int(fields[1]), []).append(int(entry))
-                self._ticks[int(entry)] = int(fields[11]) + int(fields[12])  # utime + stime
-        out, todo = [], [self.root]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo.extend(children.get(pid, []))
-        return out
+        stats = proc_stats()
+        for pid, fields in stats.items():
+            self._ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
+        return descendants(self.root, stats)
 
     def sample(self) -> None:
         page = os.sysconf("SC_PAGE_SIZE")
