@@ -5,10 +5,10 @@ same shards in the same run. Prints MB/s of raw (decompressed) JSON and the rati
     .venv/bin/python bench/ingest.py [--corpus data/corpus] [--repeats 3] [--json out.json]
     .venv/bin/python bench/ingest.py --realistic [--raw-mb 1000] [--cache /tmp/cc-bench-shards]
                                      [--repeats 1] [--set ingest.block_bytes=...] [--json out.json]
+    .venv/bin/python bench/ingest.py --profile [--raw-mb 1000]   # CPU per piece, one process
 
 Our figure is measured with the JVM already up (the stage alone); the JVM start-up is printed
-separately, since it is paid once per job, not per byte. (A script in bench/ may shadow a stdlib
-module: run this one with `python -P` if an import fails.)
+separately, since it is paid once per job, not per byte.
 
 --realistic builds (once, then reuses from --cache) two shards of --raw-mb MB of raw JSON and
 one of 4 x --raw-mb, made of real .py files of this Python's standard library and site-packages
@@ -206,8 +206,9 @@ class TreeSampler(threading.Thread):
 
 def measured(cmd: list[str]) -> tuple[dict, dict]:
     """Run a child bench process; returns (its JSON result line, its process tree's peaks)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ,
-                            "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable})
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}  # bars would fill the log, not the figures
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     sampler = TreeSampler(proc.pid)
     sampler.start()
     out, _ = proc.communicate()
@@ -241,8 +242,7 @@ def realistic(args) -> dict:
     raw_mb = raw_json_bytes(files) / 1e6
     gz_mb = sum(os.path.getsize(f) for f in files) / 1e6
     work = tempfile.mkdtemp(prefix="bench-ingest-real-")
-    # -P: the bench folder is not put on sys.path, so no script in it shadows a stdlib module.
-    me = [sys.executable, "-P", __file__, "--work", work, "--files", *files]
+    me = [sys.executable, __file__, "--work", work, "--files", *files]
     runs: dict[str, list] = {"ours": [], "peer": []}
     try:
         for _ in range(args.repeats):  # interleaved, so both see the same machine conditions
@@ -291,6 +291,58 @@ def _print_realistic(result: dict, n_files: int) -> None:
           "shared with other work it says more than the seconds)")
 
 
+def profile(args) -> dict:
+    """Where ingest's CPU goes, one process, one realistic shard: the stage's own pieces run one
+    after the other over the same blocks (MB of raw JSON per CPU-second, so the load of the
+    machine does not enter)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from codecorpus.io.line_blocks import shard_blocks
+    from codecorpus.io.shards import ROW_GROUP_ROWS, ParseOptions, parse_block, split_rows, typed_schema
+
+    shard = realistic_shards(args.cache, args.raw_mb)[0]
+    opts = ParseOptions(8 << 20)
+
+    def blocks():
+        with pa.OSFile(shard) as f:
+            yield from shard_blocks(f, block_bytes=opts.block_bytes, max_line_bytes=opts.line_limit())
+
+    def cpu(fn) -> float:
+        t = time.process_time()
+        fn()
+        return time.process_time() - t
+
+    rows: dict[str, float] = {}
+    held: list[bytes] = []
+    rows["gunzip + whole-line blocks (isal)"] = cpu(lambda: held.extend(blocks()))
+    raw_mb = sum(map(len, held)) / 1e6
+    tables: list = []
+    rows["parse + validate + ids (Arrow JSON reader)"] = cpu(
+        lambda: tables.extend(split_rows(parse_block("x", b, 1, opts))[0] for b in held))
+    del held
+    work = tempfile.mkdtemp(prefix="bench-ingest-prof-")
+    plain = [n for n in typed_schema().names if n != "content"]
+    for label, kw in (("write Parquet, zstd, dictionary on every column (pyarrow default)", {}),
+                      ("write Parquet, zstd, content without dictionary/statistics (ours)",
+                       {"use_dictionary": plain, "write_statistics": plain}),
+                      ("write Parquet, snappy, content without dictionary (for comparison)",
+                       {"use_dictionary": plain, "write_statistics": plain, "compression": "snappy"})):
+        def write():
+            w = pq.ParquetWriter(f"{work}/p.parquet", typed_schema(), **{"compression": "zstd", **kw})
+            for t in tables:
+                w.write_table(t, row_group_size=ROW_GROUP_ROWS)
+            w.close()
+        rows[label] = cpu(write)
+    shutil.rmtree(work, ignore_errors=True)
+    result = {"stage": "ingest", "mode": "profile", "shard": os.path.basename(shard), "raw_mb": round(raw_mb),
+              "rows": [{"piece": k, "cpu_s": round(v, 2), "mb_per_cpu_s": round(raw_mb / v)} for k, v in rows.items()]}
+    print(f"ingest, one process, {raw_mb:,.0f} MB raw JSON ({result['shard']}):")
+    for r in result["rows"]:
+        print(f"  {r['piece']:70s} {r['cpu_s']:6.2f} CPU-s {r['mb_per_cpu_s']:6,} MB/CPU-s")
+    return result
+
+
 def corpus_bench(args) -> dict:
     from codecorpus.stages.ingest import list_shards
 
@@ -303,6 +355,7 @@ def corpus_bench(args) -> dict:
     from codecorpus.core.spark import local_session
 
     spark = local_session("bench-ingest", "local[2]")
+    spark.range(0, 2, 1, 2).mapInArrow(lambda it: it, "id LONG").collect()  # the Python workers, as the JVM
     jvm_start = time.perf_counter() - t
 
     ours, theirs = [], []
@@ -337,6 +390,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--set", action="append", default=[], help="config override for our side, e.g. "
                     "ingest.block_bytes=4194304")
     ap.add_argument("--realistic", action="store_true", help="real-size shards, peak RSS per process")
+    ap.add_argument("--profile", action="store_true", help="CPU per piece of ingest, one process, one 1 GB shard")
     ap.add_argument("--raw-mb", type=int, default=1000, help="--realistic: MB of raw JSON per small shard")
     ap.add_argument("--cache", default="/tmp/cc-bench-shards", help="--realistic: where the shards are kept")
     ap.add_argument("--child", choices=["ours", "peer"], help=argparse.SUPPRESS)
@@ -347,7 +401,7 @@ def main(argv=None) -> dict:
         child(args)
         return {}
     args.repeats = args.repeats or (1 if args.realistic else 3)
-    result = realistic(args) if args.realistic else corpus_bench(args)
+    result = profile(args) if args.profile else realistic(args) if args.realistic else corpus_bench(args)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -33,7 +33,7 @@ BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 PY = sys.executable
-STAGES = ["limits", "ingest", "clean", "dedup", "tokenizer", "tokenize"]
+STAGES = ["limits", "ingest", "ingest_real", "clean", "dedup", "tokenizer", "tokenize"]
 
 
 def log(msg: str) -> None:
@@ -102,6 +102,22 @@ def bench_ingest(a, corpus, shards, work) -> dict:
     return {"stage": "ingest", "ours": f"{r['ours_mb_s']} MB/s", "peer": f"{r['peer_mb_s']} MB/s ({r['peer']})",
             "ratio": r["ratio_median"], "ratio_runs": [round(p / o, 2) for o, p in zip(r["ours_s"], r["peer_s"])],
             "data": f"{r['data_mb']:.0f} MB raw JSON, {r['shards']} shards", "raw": r}
+
+
+def bench_ingest_real(a, corpus, shards, work) -> dict:
+    """Real-size shards (two of 1 GB raw JSON and one of 4 GB), each side in its own process tree."""
+    out = work / "ingest_real.json"
+    sh([PY, BENCH / "ingest.py", "--realistic", "--repeats", a.repeats, "--json", out], work / "ingest_real.log")
+    r = json.loads(out.read_text())
+    prof = work / "ingest_profile.json"
+    sh([PY, BENCH / "ingest.py", "--profile", "--json", prof], work / "ingest_real.log")
+    o, p = r["ours_run"], r["peer_run"]
+    return {"stage": "ingest, real-size shards", "ours": f"{r['ours_mb_s']} MB/s", "peer": f"{r['peer_mb_s']} MB/s "
+            f"({r['peer']})", "ratio": r["ratio_median"],
+            "ratio_runs": [round(b / a_, 2) for a_, b in zip(o["seconds"], p["seconds"])],
+            "cpu_ratio": round(o["mb_per_cpu_s"] / p["mb_per_cpu_s"], 2),
+            "data": f"{r['data_mb']:,.0f} MB raw JSON ({r['gz_mb']:,.0f} MB gz), {len(r['shards'])} shards", "raw": r,
+            "profile": json.loads(prof.read_text())}
 
 
 def ingest_output(corpus: str, work: Path, given: str | None = None) -> str:
@@ -294,7 +310,8 @@ def main(argv=None) -> int:
         result["stages"] = {k: v for k, v in old.get("stages", {}).items() if k not in a.only.split(",")}
         result["earlier_commands"] = old.get("earlier_commands", []) + [old["command"]]
         result["load_average_start"] = old.get("load_average_start", result["load_average_start"])
-    fns = {"limits": bench_limits, "ingest": bench_ingest, "clean": bench_clean, "dedup": bench_dedup,
+    fns = {"limits": bench_limits, "ingest": bench_ingest, "ingest_real": bench_ingest_real, "clean": bench_clean,
+           "dedup": bench_dedup,
            "tokenizer": bench_tokenizer, "tokenize": bench_tokenize}
     for name in a.only.split(","):
         t = time.time()

@@ -27,7 +27,7 @@ EXECUTOR_CLASS = "org.apache.spark.executor.CoarseGrainedExecutorBackend"
 SMALL_JVMS = ("spark.executor.memory=1g", "spark.driver.memory=1g", "spark.ui.showConsoleProgress=false")
 # Small settings for whole-pipeline runs on the `small_corpus` fixture.
 SMALL = ("tokenizer.vocab_size=1000", "tokenizer.n_examples=300", "tokenizer.eval_files=50",
-         "tokens.seq_length=256", "split.valid_fraction=0.2")
+         "tokens.seq_length=256", "split.valid_fraction=0.2", "record_digests=true")
 
 
 def pipeline_args(corpus, out, *extra: str) -> list[str]:

@@ -253,3 +253,47 @@ def test_unknown_config_key_is_rejected(tmp_path, capsys):
 
     assert main(["--set", "split.valid_fractoin=0.1"]) == 2
     assert "unknown config key(s) in split: split.valid_fractoin" in capsys.readouterr().err
+
+
+def test_an_object_store_run_root_is_one_clear_line_not_a_folder_named_s3(tmp_path, capsys, monkeypatch):
+    from ingest import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["--set", "output=s3://bucket/run"]) == 2
+    err = capsys.readouterr().err
+    assert "the run root must be a local or shared POSIX path" in err and "Traceback" not in err
+    assert not (tmp_path / "s3:").exists()
+
+
+def test_read_ahead_keeps_order_raises_producer_errors_and_stops_early():
+    import threading
+
+    from codecorpus.io.shard_ingest import read_ahead
+
+    assert list(read_ahead(iter(range(100)), depth=2)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise ValueError("bad block")
+
+    got = []
+    with pytest.raises(ValueError, match="bad block"):
+        for x in read_ahead(broken(), depth=2):
+            got.append(x)
+    assert got == [1]
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    before = threading.active_count()
+    it = read_ahead(endless(), depth=2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()  # the consumer stops: the producer thread must end, not run on
+    assert threading.active_count() == before
+    assert len(produced) <= 3 + 2 + 2

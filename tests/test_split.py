@@ -96,7 +96,7 @@ def repos(side: set) -> set:
 @pytest.fixture(scope="module")
 def coarse(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("split")
-    settings = {"split.valid_fraction": 0.2}
+    settings = {"split.valid_fraction": 0.2, "record_digests": True}
     return (run_split(spark, tmp / "one", coarse_corpus(), 1, **settings),
             run_split(spark, tmp / "seven", coarse_corpus(), 7, **settings))
 

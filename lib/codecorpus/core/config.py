@@ -398,6 +398,9 @@ class LmConfig:
 class Config:
     input: str = "data/corpus"
     output: str = "out"
+    # Record each stage's output digests in its marker: one more read of every output (all of
+    # ingest's content), bought only for provenance; jobs/verify.py digests what is not recorded.
+    record_digests: bool = False
     ingest: IngestConfig = field(default_factory=IngestConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
@@ -407,6 +410,15 @@ class Config:
     tokens: TokensConfig = field(default_factory=TokensConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     lm: LmConfig = field(default_factory=LmConfig)
+
+    def __post_init__(self) -> None:
+        # A scheme-prefixed run root would silently become a local folder named "s3:"; the
+        # stage contract publishes by rename, which object stores cannot do (docs/cluster.md).
+        scheme = self.output.split("://", 1)[0] if "://" in self.output else ""
+        if scheme and scheme != "file":
+            raise ConfigError(f"output = {self.output!r}: the run root must be a local or shared POSIX path "
+                              f"(file:// or none); {scheme}:// run roots are not supported yet "
+                              "(input may be an object store: see docs/cluster.md, Storage)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -119,7 +119,7 @@ def run_one(spark, cfg: Config, stage: str, force: bool = False) -> Counts | Non
     def seal(io: StageIO) -> dict:
         from codecorpus.core import digest
 
-        digests = digest.output_digests(spark, io) if spark is not None else {}
+        digests = digest.output_digests(spark, io) if spark is not None and cfg.record_digests else {}
         return {"digests": digests, "config_sha256": digest.config_digest(cfg)}
 
     return run_stage(stage_io(cfg, stage), body, force=force, seal=seal)

@@ -34,19 +34,27 @@ class _AtomicFile:
 
 
 class ParquetFileWriter(_AtomicFile):
-    """One Parquet file in row groups of exactly `row_group_rows` (the last may be shorter)."""
+    """One Parquet file in row groups of exactly `row_group_rows` (the last may be shorter).
 
-    def __init__(self, path: str, schema: pa.Schema, *, row_group_rows: int, compression: str = "zstd"):
+    `plain` names columns written without a dictionary and without min/max statistics: large,
+    nearly unique values such as file contents, where building a dictionary (hashing every
+    value, then giving up past the page limit) and comparing values for statistics cost CPU
+    and buy nothing (no reader prunes row groups on them)."""
+
+    def __init__(self, path: str, schema: pa.Schema, *, row_group_rows: int, compression: str = "zstd",
+                 plain: tuple[str, ...] = ()):
         super().__init__(path)
         self.schema = schema
         self.row_group_rows = row_group_rows
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
-        self._writer = pq.ParquetWriter(self._tmp, schema, compression=compression)
+        others = [n for n in schema.names if n not in plain]
+        options = {"use_dictionary": others, "write_statistics": others} if plain else {}
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression=compression, **options)
 
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
         table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
-        self._pending.append(table.cast(self.schema))
+        self._pending.append(table if table.schema.equals(self.schema) else table.cast(self.schema))
         self._pending_rows += table.num_rows
         if self._pending_rows >= self.row_group_rows:
             self._flush(final=False)

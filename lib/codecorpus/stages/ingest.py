@@ -4,11 +4,10 @@ One pass over the data. The driver lists the shards (a folder, a glob or one fil
 `io.uri` knows: a path, file://, s3://, gs://, hdfs://) and deals them out to tasks as lists of
 URIs (a large shard alone, small ones together); no shard byte goes through Spark. A task
 streams each of its shards from its URI (`io.shard_ingest`), parses it block by block and
-writes the shard's typed rows and
-quarantine rows as Parquet directly (one file per shard, named after it, so a retried task
-rewrites the same file); Spark carries only a per-shard summary, from which the row accounting
-is made. The run root must be on a filesystem that executors and the driver share (local disk
-in local mode, NFS or similar on a cluster).
+writes typed rows and quarantine rows as Parquet directly (one file of each per task, named
+after its first shard, so a retried task rewrites the same file); Spark carries only a
+per-shard summary, from which the row accounting is made. The run root must be on a filesystem
+that executors and the driver share (local disk in local mode, NFS or similar on a cluster).
 """
 from __future__ import annotations
 
