@@ -28,6 +28,8 @@ def add_arguments(ap) -> None:
     ap.add_argument("--top-k", type=int, default=0)
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--batch-rows", type=int, default=1640, help="sequences per generate call")
+    ap.add_argument("--engine", default="fast", choices=("fast", "hf"),
+                    help="fast: lm.fastgen (static KV cache, CUDA graphs); hf: generate() with stopping")
     ap.add_argument("--timeout", type=float, default=3.0, help="seconds per test program")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--device", help="cuda / cpu (default: cuda when available)")
@@ -110,7 +112,7 @@ def run(args, cfg) -> int:
                   "isolation": box.describe(), "models": []}
         for m in args.model:
             report["models"].append(H.evaluate_model(m, problems, runs, args.seed, args.device, args.timeout,
-                                                     args.batch_rows, box=box))
+                                                     args.batch_rows, box=box, engine=args.engine))
             _write(report, None, args)  # after each model: a run cut short still leaves what it finished
     md = H.to_markdown(report)
     _write(report, md, args)

@@ -4,7 +4,8 @@
         [--set lm.time_budget_s=210] [--resume] [--device cpu]
 
 Reads the run's tokenizer/ and tokens/{train,valid} (the train_tokenizer and tokens stages'
-outputs; on the GPU machine, the carried copies). lm.seq_length must equal the seq_length in
+outputs); a run exported by jobs/export_run.py (the GPU machine's carried copy) may hold dataset/
+instead, which is packed again here and checked against the run's tokens/ digest. lm.seq_length must equal the seq_length in
 tokens/meta.json; a mismatch is an error naming both settings, not a silent re-cut.
 Writes MODEL_DIR: a Hugging Face model and tokenizer, checkpoint.pt, train_log.jsonl and
 train_summary.json.

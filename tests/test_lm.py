@@ -102,7 +102,7 @@ def test_lm_defaults_are_gpt2_small_and_conf_default_toml_agrees():
     lm = load_config().lm
     assert lm == LmConfig()  # conf/default.toml's [lm] table and the dataclass cannot drift apart
     assert (lm.n_layer, lm.n_head, lm.n_embd, lm.seq_length, lm.compile) == (12, 12, 768, 1024, True)
-    assert lm.tokens_per_step == 32 * 2 * 1024
+    assert lm.tokens_per_step == 64 * 1 * 1024
 
 
 def test_tiny_config_file_and_overrides():
@@ -224,30 +224,29 @@ def test_resume_matches_an_uninterrupted_run(tokenizer, rows16, tmp_path):
 
 
 def test_save_load_round_trip_and_budget(tokenizer, rows16, tmp_path):
+    from codecorpus.lm.train import CHECKPOINT, build_training_model, train
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from codecorpus.lm.train import CHECKPOINT, build_model, train
 
     ds = micro_data(rows16)
     cfg = micro_cfg("lm.max_steps=1000", "lm.time_budget_s=0.5")
     s = train(cfg, ds, tokenizer, str(tmp_path / "m"))
     assert s["stop_reason"] == "time_budget" and s["steps"] < 1000
     assert math.isclose(s["final_valid_ppl"], math.exp(s["final_valid_loss"]), rel_tol=1e-3)
+    # the compact model trained, saved as a plain GPT2LMHeadModel: the same function of the ids
     loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "m")).eval()
-    ref = build_model(cfg, len(tokenizer), tokenizer.eos_token_id).eval()
+    ref = build_training_model(cfg, len(tokenizer), tokenizer.eos_token_id).eval()
     ref.load_state_dict(torch.load(tmp_path / "m" / CHECKPOINT, weights_only=False)["model"])
     x = torch.tensor(ds.valid[:2].astype(np.int64))
     with torch.no_grad():
-        torch.testing.assert_close(loaded(x).logits, ref(x).logits)
+        torch.testing.assert_close(loaded(x).logits, ref(x), rtol=1e-5, atol=1e-5)
     tok = AutoTokenizer.from_pretrained(str(tmp_path / "m"))
     assert tok("def f():")["input_ids"] == tokenizer("def f():")["input_ids"]
     assert sum(p.numel() for p in loaded.parameters()) == s["n_params"]
 
 
 def test_keep_best_saves_the_weights_of_the_best_validation_loss(tokenizer, rows16, tmp_path):
-    from transformers import AutoModelForCausalLM
-
     from codecorpus.lm.train import Runtime, evaluate, train
+    from transformers import AutoModelForCausalLM
 
     rep = np.repeat(rows16[:1], 8, axis=0)  # memorise one sequence, validate on others: overfits
     valid = rows16[-8:]
@@ -397,10 +396,15 @@ def test_throughput_compares_batched_and_pipeline_on_equal_work(model_dir):
     from codecorpus.lm import generate as G
 
     rep = G.throughput([model_dir], ["def f(x):", "import os"], G.Decoding(num_return_sequences=2),
-                       new_tokens=3, device="cpu", repeats=1)
+                       new_tokens=3, device="cpu", repeats=2)
     m = rep["models"][0]
     assert rep["tokens_per_run"] == 2 * 2 * 3
-    assert set(m["tokens_per_s"]) == {"batched", "pipeline_loop"} and m["speedup_batched_over_pipeline"] > 0
+    assert set(m["tokens_per_s"]) == {"batched", "pipeline_loop", "fast"}
+    assert all(len(ts) == 2 for ts in m["seconds"].values())  # alternating rounds, each engine timed
+    fast = m["speedup_over_pipeline"]["fast"]
+    assert 0 < fast["min"] <= fast["median"] <= fast["max"]
+    assert m["speedup_batched_over_pipeline"] == m["speedup_over_pipeline"]["batched"]["median"]
+    assert "fast" in G.throughput_markdown(rep)
 
 
 # ---------------------------------------------------------------- HumanEval on the tiny model
@@ -466,3 +470,220 @@ def test_report_section_renders_the_gpu_run_results(tmp_path):
     assert "UDA is &lt;a data method&gt;" in out  # generations are escaped
     assert "def f(x):\n    return x</pre>" in out and "print(1)" not in out  # the first block is shown
     assert "0.61%" in out and "HumanEval/53" in out and "7.15x" in out
+
+
+# ---------------------------------------------------------------- the compact model and fast decoding
+
+def tiny_gpt2(seed: int = 0, n_positions: int = 32):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    cfg = GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=97, n_positions=n_positions,
+                     bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    return GPT2LMHeadModel(cfg).eval()
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_the_compact_model_computes_what_gpt2lmheadmodel_does(contiguous):
+    from codecorpus.lm.model import from_hf, to_hf
+
+    hf = tiny_gpt2()
+    gpt = from_hf(hf, contiguous_qkv=contiguous).eval()
+    x = torch.randint(0, 97, (3, 32))
+    with torch.no_grad():
+        torch.testing.assert_close(gpt(x), hf(x).logits, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(gpt(x, x), hf(input_ids=x, labels=x).loss, rtol=1e-5, atol=1e-6)
+        back = to_hf(gpt, hf.config).eval()
+        torch.testing.assert_close(back(x).logits, hf(x).logits)  # and back, exactly
+    assert sum(p.numel() for p in gpt.parameters()) == sum(p.numel() for p in hf.parameters())
+    assert gpt.lm_head.weight is gpt.transformer.wte.weight  # tied after the copy
+
+
+def test_the_compact_model_trains_like_the_hf_one(tokenizer, rows16, tmp_path):
+    from codecorpus.lm.train import train
+
+    ds = micro_data(rows16)
+    a = train(micro_cfg("lm.max_steps=6"), ds, tokenizer, str(tmp_path / "a"))
+    b = train(micro_cfg("lm.max_steps=6", "lm.model=hf"), ds, tokenizer, str(tmp_path / "b"))
+    # same initialisation and batches, the same arithmetic up to float rounding
+    assert a["final_valid_loss"] == pytest.approx(b["final_valid_loss"], abs=1e-3)
+    assert a["n_params"] == b["n_params"] and a["config"]["model"] == "compact"
+
+
+def test_liger_needs_the_compact_model():
+    with pytest.raises(ConfigError, match="liger"):
+        load_config(TINY, ["lm.loss=liger", "lm.model=hf"])
+    with pytest.raises(ConfigError, match="lm.sdpa_backend"):
+        load_config(TINY, ["lm.sdpa_backend=fast"])
+
+
+def test_fastgen_greedy_equals_generate_under_left_padding(model_dir):
+    from codecorpus.lm import fastgen as FG
+    from codecorpus.lm import generate as G
+
+    fast, tok = FG.load(model_dir, "cpu")
+    model = G.load_model(model_dir, "cpu")
+    prompts = ["x", "def fibonacci(n):\n    if n < 2:", "import os\n"]
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    assert (enc["attention_mask"] == 0).any()  # left padding is exercised
+    new = fast.generate_ids(enc["input_ids"], enc["attention_mask"], 12, min_new_tokens=12)
+    ref = model.generate(**enc, max_new_tokens=12, min_new_tokens=12, do_sample=False,
+                         pad_token_id=tok.pad_token_id)[:, enc["input_ids"].shape[1]:]
+    assert torch.equal(new, ref)
+    eq = G.greedy_equality(model_dir, prompts, 10, device="cpu", dtypes=("float32",))
+    assert eq["dtypes"]["float32"]["all_equal"] and eq["dtypes"]["float32"]["sequences"] == 3
+    assert "3/3" in G.equality_markdown(eq)
+
+
+def test_fastgen_sampling_is_seeded_and_respects_min_new_tokens(model_dir):
+    from codecorpus.lm import fastgen as FG
+    from codecorpus.lm import generate as G
+
+    fast, tok = FG.load(model_dir, "cpu")
+    dec = G.Decoding(max_length=20, temperature=0.8, top_k=0, top_p=0.95, num_return_sequences=4)
+    a = G.generate_fast(fast, tok, ["def f(x):", "import"], dec, seed=3)
+    b = G.generate_fast(fast, tok, ["def f(x):", "import"], dec, seed=3)
+    c = G.generate_fast(fast, tok, ["def f(x):", "import"], dec, seed=4)
+    assert a.texts == b.texts and a.texts != c.texts and [len(t) for t in a.texts] == [4, 4]
+    enc = tok(["def f(x):"], return_tensors="pt", add_special_tokens=False)
+    sampler = FG.Sampler(True, 5.0, 0, 1.0)  # hot: EOS would come soon if it were allowed
+    new = fast.generate_ids(enc["input_ids"].repeat(8, 1), enc["attention_mask"].repeat(8, 1), 10, sampler,
+                            seed=1, min_new_tokens=10)
+    assert new.shape == (8, 10) and not (new == tok.eos_token_id).any()
+
+
+def test_top_p_keeps_the_smallest_set_over_p():
+    from codecorpus.lm.fastgen import Sampler
+
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    g = torch.Generator().manual_seed(0)
+    picks = {int(Sampler(True, 1.0, 0, 0.7).choose(logits, g)) for _ in range(200)}
+    assert picks == {0, 1}  # 0.5 + 0.3 reaches 0.7: the two others are never drawn
+    assert {int(Sampler(True, 1.0, 1, 1.0).choose(logits, g)) for _ in range(20)} == {0}  # top-k 1
+
+
+def test_compare_in_the_books_order_seeds_once(model_dir):
+    from codecorpus.lm import generate as G
+
+    dec = G.Decoding(max_length=14, num_return_sequences=2)
+    per_model = G.compare([model_dir, model_dir], [G.BOOK_PROMPT], [], dec, dec, seed=42, device="cpu")
+    once = G.compare([model_dir, model_dir], [G.BOOK_PROMPT], [], dec, dec, seed=42, device="cpu", seed_once=True)
+    a, b = (m["generations"] for m in once["models"])
+    assert once["seed_once"] and a == per_model["models"][0]["generations"]  # the first model: the same draw
+    assert a != b  # the second goes on from the first's random state, as in the book
+
+
+# ---------------------------------------------------------------- export: what travels to the GPU
+
+def test_export_dataset_form_rebuilds_the_runs_tokens_exactly(run_root, loaded, tmp_path):
+    import export_run
+    from codecorpus.lm import export as E
+
+    dest = tmp_path / "runs"
+    assert export_run.main(["--run", run_root, "--dest", str(dest)]) == 0
+    out = dest / Path(run_root).name
+    man = json.loads((out / E.MANIFEST).read_text())
+    assert man["form"] == "dataset" and not (out / "tokens" / "train").exists()
+    assert man["measure"]["dataset"]["bytes_per_token"] > 0
+    _, data = D.load_run(str(out), load_config(TINY).lm)  # packed here, checked against the digest
+    np.testing.assert_array_equal(data.train, loaded[1].train)
+    np.testing.assert_array_equal(data.valid, loaded[1].valid)
+    assert data.info["export"]["form"] == "dataset"
+    man["splits"]["train"]["sha256"] = "0" * 64  # not what the run's tokens/ held: refused
+    (out / E.MANIFEST).write_text(json.dumps(man))
+    with pytest.raises(UserError, match="differ from the run's tokens"):
+        D.load_run(str(out), load_config(TINY).lm)
+
+
+def test_export_tokens_form_keeps_a_prefix_and_the_size_limit_holds(run_root, loaded, tmp_path, capsys):
+    import export_run
+
+    dest = tmp_path / "runs"
+    assert export_run.main(["--run", run_root, "--dest", str(dest), "--form", "tokens",
+                            "--max-train-tokens", str(4 * SEQ)]) == 0
+    _, data = D.load_run(str(dest / Path(run_root).name), load_config(TINY).lm)
+    np.testing.assert_array_equal(data.train, loaded[1].train[:4])
+    assert export_run.main(["--run", run_root, "--dest", str(tmp_path / "small"), "--max-mib", "0.001"]) == 2
+    assert "over --max-mib" in capsys.readouterr().err
+
+
+def test_spark_xxhash64_matches_spark(spark):
+    from codecorpus.lm.pack import spark_xxhash64
+    from pyspark.sql import functions as F
+
+    ids = [0, 1, 7, 123456789, -5, 2**62]
+    df = spark.createDataFrame([(i,) for i in ids], "id long")
+    got = [r[0] for r in df.select(F.xxhash64(F.lit(42), F.col("id"))).collect()]
+    assert got == [spark_xxhash64(42, i) for i in ids]
+
+
+# ---------------------------------------------------------------- the profile table
+
+def test_profile_sorts_kernels_into_categories():
+    from codecorpus.lm import profile as P
+
+    kernels = {"nvjet_hsh_128x256_64x4_2x1_v_bz_coopA_TNN": 600.0,
+               "cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_3": 200.0,
+               "triton_red_fused__log_softmax__to_copy_nll_loss_forward_3": 50.0,
+               "triton_per_fused_add_native_layer_norm_7": 80.0, "triton_poi_fused_add_gelu_tanh_9": 40.0,
+               "void at::native::(anonymous namespace)::multi_tensor_apply_kernel<FusedAdam>": 20.0,
+               "triton_poi_fused__to_copy_embedding_1": 10.0}
+    t = P.table(kernels, steps=2, matmul_flops_per_step=6e11, attention_calls_per_step=4)
+    cats = t["categories"]
+    assert [c for c in cats] == ["matmul", "attention", "layernorm", "loss", "gelu", "optimizer", P.OTHER]
+    assert cats["matmul"]["ms_per_step"] == 0.3 and cats["matmul"]["tflops"] == 2000.0
+    assert cats["attention"]["ms_per_call"] == 0.025
+    assert sum(c["share"] for c in cats.values()) == pytest.approx(1.0, abs=1e-3)
+    assert "| matmul | 0.3 |" in P.markdown(t)
+
+
+def test_the_compact_model_compiles_to_one_graph():
+    from codecorpus.lm.model import from_hf
+
+    x = torch.randint(0, 97, (2, 32))
+    torch._dynamo.reset()
+    ours = torch._dynamo.explain(from_hf(tiny_gpt2()))(x, x)
+    assert (ours.graph_count, ours.graph_break_count) == (1, 0)  # forward and loss: one graph
+    torch._dynamo.reset()
+
+
+def test_bf16_residual_changes_only_the_rounding():
+    from codecorpus.lm.model import from_hf
+
+    hf = tiny_gpt2()
+    x = torch.randint(0, 97, (2, 32))
+    plain, bf16 = from_hf(hf).eval(), from_hf(hf, bf16_residual=True).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        a, b = plain(x, x), bf16(x, x)
+    assert float(a) == pytest.approx(float(b), rel=2e-2) and float(a) != float(b)
+    with torch.no_grad():  # without autocast the flag does nothing
+        assert float(plain(x, x)) == float(bf16(x, x))
+
+
+@pytest.mark.parametrize("seed_once", [False, True])
+def test_compare_keeps_no_reference_to_a_finished_model(model_dir, monkeypatch, seed_once):
+    """memory_allocated_after_free is only 0 on the GPU if nothing holds the model any more."""
+    import gc
+    import weakref
+
+    from codecorpus.lm import generate as G
+
+    refs, load = [], G.load_model
+
+    def tracked(*a, **k):
+        m = load(*a, **k)
+        refs.append(weakref.ref(m))
+        return m
+
+    real_release, alive_at_release = G.release, []
+
+    def checked_release(dev):
+        gc.collect()
+        alive_at_release.append(refs[len(alive_at_release)]() is not None)
+        return real_release(dev)
+
+    monkeypatch.setattr(G, "load_model", tracked)
+    monkeypatch.setattr(G, "release", checked_release)
+    dec = G.Decoding(max_length=10, num_return_sequences=1)
+    G.compare([model_dir, model_dir], [G.BOOK_PROMPT], [], dec, dec, device="cpu", seed_once=seed_once)
+    assert alive_at_release == [False, False]  # each model is gone when its memory is measured

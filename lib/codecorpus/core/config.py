@@ -329,6 +329,8 @@ class LmConfig:
     tokens/. The defaults are codeparrot-small's shape (GPT-2 small: 12 x 768, context 1024;
     ~111M parameters with a 32,768-token vocabulary) with a smaller batch (64k tokens a step,
     not 196k): our runs are minutes long, and more, smaller steps learn more in a fixed time.
+    The step is one micro-batch of 64 rows: 2.4% faster on the H200 than 32 x 2 (27 GiB of
+    memory instead of 15; docs/gpu-run.md).
     conf/lm-tiny.toml is the CPU-sized variant."""
     # --- model (GPT2Config); vocab_size 0 = the tokenizer's size
     n_layer: int = 12
@@ -337,10 +339,20 @@ class LmConfig:
     seq_length: int = 1024  # must equal the run's tokens/meta.json seq_length (tokens.seq_length)
     vocab_size: int = 0
     dropout: float = 0.0  # short runs from scratch do not overfit; dropout only slows learning
-    attn_implementation: str = "sdpa"  # "sdpa" (flash / memory-efficient kernels) | "eager"
+    # "compact": lm.model.GPT, GPT-2's arithmetic in one compiled graph with the loss (saved as a
+    # GPT2LMHeadModel all the same); "hf": transformers' GPT2LMHeadModel itself
+    model: str = "compact"
+    attn_implementation: str = "sdpa"  # model = "hf": "sdpa" (flash / memory-efficient kernels) | "eager"
+    sdpa_backend: str = "auto"  # "auto" (PyTorch's choice) or the one kernel allowed: cudnn/flash/efficient/math
+    # model = "compact": q, k, v copied into SDPA's dense layout. cuDNN's kernel alone is 18% faster
+    # on dense inputs, but in the model the copy costs more than that (39.3% vs 38.6% MFU on the H200)
+    contiguous_qkv: bool = False
+    loss: str = "torch"  # model = "compact": "torch" (cross-entropy in the graph) | "liger" (fused linear + CE)
+    # model = "compact", bf16 autocast: the residual stream in bf16, not fp32 (40.4% vs 38.6% MFU)
+    bf16_residual: bool = True
     # --- optimisation (codeparrot-small: AdamW, weight decay 0.1, warmup + cosine)
-    micro_batch_size: int = 32
-    grad_accum: int = 2
+    micro_batch_size: int = 64
+    grad_accum: int = 1
     lr: float = 6e-4
     min_lr_ratio: float = 0.1  # cosine ends at lr * min_lr_ratio
     warmup_steps: int = 100
@@ -362,9 +374,13 @@ class LmConfig:
     # --- runtime
     seed: int = 42
     dtype: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU) | "bf16" | "fp32"
-    # torch.compile doubles small's training throughput on an H200 (239k -> 477k tokens/s for
-    # ~20 s of compilation; docs/gpu-run.md)
+    # torch.compile doubles small's training throughput on an H200 (GPT2LMHeadModel: 239k -> 477k
+    # tokens/s for ~20 s of compilation; docs/gpu-run.md)
     compile: bool = True
+    # torch.profiler over profile_steps optimizer steps from step profile_at (0 = off): the
+    # kernel-time table in train_summary.json; that log interval is left out of the steady figure
+    profile_at: int = 0
+    profile_steps: int = 5
     # --- how much of tokens/train and tokens/valid is read (0 = all of it)
     max_train_tokens: int = 0
     max_valid_tokens: int = 2_000_000
@@ -388,6 +404,13 @@ class LmConfig:
             raise ConfigError("lm.time_budget_s must not be negative")
         _one_of("lm.attn_implementation", self.attn_implementation, ("sdpa", "eager"))
         _one_of("lm.dtype", self.dtype, ("auto", "bf16", "fp32"))
+        _one_of("lm.model", self.model, ("compact", "hf"))
+        _one_of("lm.sdpa_backend", self.sdpa_backend, ("auto", "cudnn", "flash", "efficient", "math"))
+        _one_of("lm.loss", self.loss, ("torch", "liger"))
+        if self.loss == "liger" and self.model != "compact":
+            raise ConfigError("lm.loss = 'liger' needs lm.model = 'compact'")
+        if self.profile_at < 0 or self.profile_steps < 1:
+            raise ConfigError("lm.profile_at must not be negative and lm.profile_steps must be at least 1")
 
     @property
     def tokens_per_step(self) -> int:

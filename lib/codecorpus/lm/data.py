@@ -21,6 +21,7 @@ from codecorpus.core.errors import UserError
 from codecorpus.io import fs
 from codecorpus.io.layout import RunLayout
 from codecorpus.io.packed import read_sequences
+from codecorpus.lm import export
 
 log = logging.getLogger("codecorpus")
 
@@ -41,15 +42,24 @@ def load_run(root: str, cfg: LmConfig):
     check_meta(meta, cfg, layout)
     tokenizer = load_tokenizer(layout.path("tokenizer"))
     started = time.perf_counter()
-    train = read_split(layout.path("tokens.train"), cfg.seq_length, cfg.max_train_tokens)
-    valid = read_split(layout.path("tokens.valid"), cfg.seq_length, cfg.max_valid_tokens)
-    info = {"run": layout.root, "seq_length": cfg.seq_length, "tokenizer_sha256": meta["tokenizer"]["sha256"],
+    man = export.manifest(layout.root)
+    if man is None:
+        train = read_split(layout.path("tokens.train"), cfg.seq_length, cfg.max_train_tokens)
+        valid = read_split(layout.path("tokens.valid"), cfg.seq_length, cfg.max_valid_tokens)
+    else:  # an exported run (jobs/export_run.py): maybe packed here from dataset/, always checked
+        train = _cap(export.packed_split(layout.root, "train", meta, man), cfg.seq_length, cfg.max_train_tokens)
+        valid = _cap(export.packed_split(layout.root, "valid", meta, man), cfg.seq_length, cfg.max_valid_tokens)
+    info = {"run": layout.root, "export": {k: man[k] for k in ("form", "source")} if man else None, "seq_length": cfg.seq_length, "tokenizer_sha256": meta["tokenizer"]["sha256"],
             "train_sequences": len(train), "valid_sequences": len(valid), "train_tokens": int(train.size),
             "valid_tokens": int(valid.size), "load_s": round(time.perf_counter() - started, 1),
             "chars_per_token": meta.get("splits", {}).get("train", {}).get("chars_per_token")}
     log.info("[lm] %s: %s train and %s valid sequences of %d tokens", layout.root, f"{len(train):,}",
              f"{len(valid):,}", cfg.seq_length)
     return tokenizer, DataSets(train, valid, info)
+
+
+def _cap(rows: np.ndarray, seq_length: int, max_tokens: int) -> np.ndarray:
+    return rows[: -(-max_tokens // seq_length)] if max_tokens else rows
 
 
 def read_meta(layout: RunLayout) -> dict:

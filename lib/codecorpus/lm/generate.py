@@ -112,25 +112,38 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def generate(model, tokenizer, prompts: list[str], dec: Decoding, seed: int,
-             min_new_tokens: int | None = None, max_new_tokens: int | None = None) -> Generation:
-    """One batched `generate` over all prompts x num_return_sequences."""
-    import torch
-    from transformers import set_seed
-
+def _encode(tokenizer, prompts: list[str], dec: Decoding, positions: int, max_new_tokens: int | None):
+    """Left-padded prompts and the number of new tokens that fits max_length and the model."""
     if not prompts or any(not p for p in prompts):
         raise UserError("prompts must be non-empty strings")
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     lengths = enc["attention_mask"].sum(dim=1).tolist()
     width = enc["input_ids"].shape[1]
-    limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1 << 30)
     if max_new_tokens is None:
         max_new_tokens = dec.max_length - min(lengths)
-    max_new_tokens = min(max_new_tokens, limit - width)
+    max_new_tokens = min(max_new_tokens, positions - width)
     if max_new_tokens < 1:
         raise UserError(f"a prompt of {max(lengths)} tokens leaves no room within max_length={dec.max_length} "
-                        f"and the model's {limit} positions")
-    set_seed(seed)
+                        f"and the model's {positions} positions")
+    return enc, lengths, max_new_tokens
+
+
+def _positions(model) -> int:
+    c = model.config
+    return getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", 1 << 30)
+
+
+def generate(model, tokenizer, prompts: list[str], dec: Decoding, seed: int | None,
+             min_new_tokens: int | None = None, max_new_tokens: int | None = None) -> Generation:
+    """One batched `generate` over all prompts x num_return_sequences. `seed` None: go on from
+    the current random state (the book's order: seeded once, then one model after the other)."""
+    import torch
+    from transformers import set_seed
+
+    enc, lengths, max_new_tokens = _encode(tokenizer, prompts, dec, _positions(model), max_new_tokens)
+    width = enc["input_ids"].shape[1]
+    if seed is not None:
+        set_seed(seed)
     _sync(model.device)
     t0 = time.perf_counter()
     with torch.no_grad():
@@ -142,7 +155,32 @@ def generate(model, tokenizer, prompts: list[str], dec: Decoding, seed: int,
                              **_sampling(dec))
     _sync(model.device)
     seconds = time.perf_counter() - t0
-    new = out[:, width:].tolist()
+    return _texts(tokenizer, prompts, out[:, width:].tolist(), lengths, dec, max_new_tokens, min_new_tokens,
+                  seconds)
+
+
+def generate_fast(fast, tokenizer, prompts: list[str], dec: Decoding, seed: int,
+                  min_new_tokens: int | None = None, max_new_tokens: int | None = None) -> Generation:
+    """`generate`'s work through `lm.fastgen` (static KV cache, CUDA-graph decode step): the same
+    prompts, decoding and text handling; its own random stream (same seed, other samples)."""
+    from codecorpus.lm.fastgen import Sampler
+
+    enc, lengths, max_new_tokens = _encode(tokenizer, prompts, dec, fast.gpt.shape["n_positions"],
+                                           max_new_tokens)
+    k = dec.num_return_sequences
+    ids = enc["input_ids"].repeat_interleave(k, dim=0)
+    mask = enc["attention_mask"].repeat_interleave(k, dim=0)
+    sampler = Sampler(dec.do_sample, dec.temperature, dec.top_k, dec.top_p)
+    _sync(fast.device)
+    t0 = time.perf_counter()
+    new = fast.generate_ids(ids, mask, max_new_tokens, sampler, seed, min_new_tokens or 0)
+    seconds = time.perf_counter() - t0  # generate_ids returns CPU tensors: synchronised
+    return _texts(tokenizer, prompts, new.tolist(), lengths, dec, max_new_tokens, min_new_tokens, seconds)
+
+
+def _texts(tokenizer, prompts, new: list[list[int]], lengths, dec: Decoding, max_new_tokens: int,
+           min_new_tokens, seconds: float) -> Generation:
+    """Full texts per prompt: each row's new ids within max_length, up to its first EOS."""
     k = dec.num_return_sequences
     texts: list[list[str]] = [[] for _ in prompts]
     kept = 0
@@ -183,79 +221,129 @@ def release(device) -> int | None:
 
 def compare(model_paths: list[str], prompts: list[str], code_prompts: list[str],
             text_dec: Decoding = BOOK_DECODING, code_dec: Decoding = CODE_DECODING, seed: int = 42,
-            device: str | None = None) -> dict:
-    """Every model on every prompt; one model on the device at a time."""
-    import torch
+            device: str | None = None, seed_once: bool = False) -> dict:
+    """Every model on every prompt. By default one model on the device at a time, the seed set
+    before each model's generations; `seed_once`: the book's order instead: all models loaded and
+    warmed up, `set_seed` once, then each model's generations in turn from the running state."""
+    from transformers import set_seed
 
     dev, dtype = device_and_dtype(device)
-    report = {"seed": seed, "device": str(dev), "dtype": str(dtype).replace("torch.", ""),
+    report = {"seed": seed, "seed_once": seed_once, "device": str(dev), "dtype": str(dtype).replace("torch.", ""),
               "prompts": prompts, "code_prompts": code_prompts,
               "decoding": asdict(text_dec), "code_decoding": asdict(code_dec), "models": []}
-    for path in model_paths:
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-        t0 = time.perf_counter()
-        tok = load_tokenizer(path)
-        model = load_model(path, dev, dtype)
-        load_s = time.perf_counter() - t0
-        entry = {"model": path, "parameters": count_parameters(model), "load_s": round(load_s, 2),
-                 "generations": [], "code_generations": []}
-        # warm-up with the same prompts and decodings (CUDA context, lazily loaded kernels of the
-        # sampling ops) so tokens/s measures generation; each call sets the seed again
-        for ps, dec in ((prompts, text_dec), (code_prompts, code_dec)):
-            if ps:
-                generate(model, tok, ps, dec, seed, max_new_tokens=4)
-        tokens, seconds = 0, 0.0
-        if prompts:
-            g = generate(model, tok, prompts, text_dec, seed)
-            tokens, seconds = tokens + g.new_tokens, seconds + g.seconds
-            entry["generations"] = [{"prompt": p, "texts": t} for p, t in zip(prompts, g.texts)]
-        if code_prompts:
-            g = generate(model, tok, code_prompts, code_dec, seed)
-            tokens, seconds = tokens + g.new_tokens, seconds + g.seconds
-            entry["code_generations"] = [
-                {"prompt": p, "texts": t,
-                 "first_block": [p + first_block(x[len(p):], p.endswith("\n")) for x in t]}
-                for p, t in zip(code_prompts, g.texts)]
-        entry["new_tokens"] = tokens
-        entry["generate_s"] = round(seconds, 3)
-        entry["tokens_per_s"] = round(tokens / seconds, 1) if seconds else None
-        if dev.type == "cuda":
-            entry["peak_memory_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
-        del tok, model
-        entry["memory_allocated_after_free"] = release(dev)
-        report["models"].append(entry)
+    work = (prompts, text_dec, code_prompts, code_dec)
+    if not seed_once:
+        for path in model_paths:
+            report["models"].append(_generations(_load_warm(path, dev, dtype, work, seed), work, seed))
+        return report
+    loaded = [_load_warm(path, dev, dtype, work, seed) for path in model_paths]
+    set_seed(seed)
+    while loaded:  # each model is freed after its turn (the later ones are still loaded then)
+        report["models"].append(_generations(loaded.pop(0), work, None))
     return report
 
 
+def _load_warm(path: str, dev, dtype, work, seed: int) -> list:
+    """[entry, model, tokenizer]: loaded, counted, and warmed up with the same prompts and
+    decodings (CUDA context, lazily loaded kernels of the sampling ops) so tokens/s measures
+    generation."""
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    t0 = time.perf_counter()
+    tok = load_tokenizer(path)
+    model = load_model(path, dev, dtype)
+    entry = {"model": path, "parameters": count_parameters(model), "load_s": round(time.perf_counter() - t0, 2),
+             "generations": [], "code_generations": []}
+    prompts, text_dec, code_prompts, code_dec = work
+    for ps, dec in ((prompts, text_dec), (code_prompts, code_dec)):
+        if ps:
+            generate(model, tok, ps, dec, seed, max_new_tokens=4)
+    return [entry, model, tok]
+
+
+def _generations(loaded: list, work, seed: int | None) -> dict:
+    """The model's text and code generations into its entry; then the model is freed. `loaded`
+    (from `_load_warm`) is emptied first: no reference may outlive the `del` below, or
+    memory_allocated_after_free counts the model (a tuple passed as *args would hold one)."""
+    import torch
+
+    entry, model, tok = loaded
+    loaded.clear()
+    prompts, text_dec, code_prompts, code_dec = work
+    dev = model.device
+    tokens, seconds = 0, 0.0
+    if prompts:
+        g = generate(model, tok, prompts, text_dec, seed)
+        tokens, seconds = tokens + g.new_tokens, seconds + g.seconds
+        entry["generations"] = [{"prompt": p, "texts": t} for p, t in zip(prompts, g.texts)]
+    if code_prompts:
+        g = generate(model, tok, code_prompts, code_dec, seed)
+        tokens, seconds = tokens + g.new_tokens, seconds + g.seconds
+        entry["code_generations"] = [
+            {"prompt": p, "texts": t,
+             "first_block": [p + first_block(x[len(p):], p.endswith("\n")) for x in t]}
+            for p, t in zip(code_prompts, g.texts)]
+    entry["new_tokens"] = tokens
+    entry["generate_s"] = round(seconds, 3)
+    entry["tokens_per_s"] = round(tokens / seconds, 1) if seconds else None
+    if dev.type == "cuda":
+        entry["peak_memory_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
+    del tok, model
+    entry["memory_allocated_after_free"] = release(dev)
+    return entry
+
+
+# ---------------------------------------------------------------- speed: pipeline loop, generate, fastgen
+
+ENGINES = ("pipeline_loop", "batched", "fast")
+
+
 def throughput(model_paths: list[str], prompts: list[str], dec: Decoding, new_tokens: int = 64,
-               seed: int = 42, device: str | None = None, repeats: int = 3) -> dict:
-    """Batched `generate` (all prompts x sequences in one call) against the loop a user would
-    write, `pipeline("text-generation")` called once per prompt, on the same model, prompts and
-    sampling. Both are forced to exactly `new_tokens` new tokens per sequence (min = max), so they
-    do the same work; the figure is the ratio of their wall times, best of `repeats`."""
+               seed: int = 42, device: str | None = None, repeats: int = 5) -> dict:
+    """Three ways to do the same work on one model: the loop a user would write (a
+    `pipeline("text-generation")` call per prompt), one batched `generate` call, and `lm.fastgen`
+    (batched, static KV cache, CUDA-graph decode step). Same prompts and sampling; every row is
+    forced to exactly `new_tokens` new tokens (min = max), so all do the same work. After one
+    warm-up of each, `repeats` rounds alternate the three (a slow drift of the machine hits all
+    alike); medians, min and max per engine, and the speed-ups as per-round ratios."""
+    import statistics
+
     dev, dtype = device_and_dtype(device)
     k = dec.num_return_sequences
     out = {"prompts": len(prompts), "num_return_sequences": k, "new_tokens_per_sequence": new_tokens,
            "tokens_per_run": len(prompts) * k * new_tokens, "repeats": repeats, "device": str(dev), "models": []}
     for path in model_paths:
-        times = _time_both(path, prompts, dec, new_tokens, seed, dev, dtype, repeats)
+        times, first = _time_engines(path, prompts, dec, new_tokens, seed, dev, dtype, repeats)
         release(dev)
-        best = {name: min(ts) for name, ts in times.items()}
-        out["models"].append({
-            "model": path, "seconds": {n: [round(t, 4) for t in ts] for n, ts in times.items()},
-            "tokens_per_s": {n: round(out["tokens_per_run"] / t, 1) for n, t in best.items()},
-            "speedup_batched_over_pipeline": round(best["pipeline_loop"] / best["batched"], 2)})
+        med = {n: statistics.median(ts) for n, ts in times.items()}
+        entry = {"model": path, "seconds": {n: [round(t, 4) for t in ts] for n, ts in times.items()},
+                 "first_call_s": {n: round(t, 3) for n, t in first.items()},
+                 "median_s": {n: round(t, 4) for n, t in med.items()},
+                 "tokens_per_s": {n: round(out["tokens_per_run"] / t, 1) for n, t in med.items()}}
+        entry["speedup_over_pipeline"] = {}
+        for fast in ("batched", "fast"):
+            ratios = [p / f for p, f in zip(times["pipeline_loop"], times[fast])]
+            entry["speedup_over_pipeline"][fast] = {"median": round(statistics.median(ratios), 2),
+                                                    "min": round(min(ratios), 2), "max": round(max(ratios), 2)}
+        # the key the run report (report/lm.py) reads: batched generate's median speed-up
+        entry["speedup_batched_over_pipeline"] = entry["speedup_over_pipeline"]["batched"]["median"]
+        out["models"].append(entry)
     return out
 
 
-def _time_both(path: str, prompts: list[str], dec: Decoding, new_tokens: int, seed: int, dev, dtype,
-               repeats: int) -> dict[str, list[float]]:
-    """Wall times of the batched call and of the pipeline loop on one model (freed on return)."""
+def _time_engines(path: str, prompts: list[str], dec: Decoding, new_tokens: int, seed: int, dev, dtype,
+                  repeats: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Wall times of each engine on one model (freed on return), and of each one's first call."""
     from transformers import pipeline, set_seed
+
+    from codecorpus.lm.fastgen import FastGenerator
+    from codecorpus.lm.model import from_hf
 
     tok = load_tokenizer(path)
     model = load_model(path, dev, dtype)
+    fast = FastGenerator(from_hf(model).eval(), tok.eos_token_id)
     pipe = pipeline("text-generation", model=model, tokenizer=tok, device=dev)
     forced = {"min_new_tokens": new_tokens, "max_new_tokens": new_tokens}
 
@@ -265,24 +353,72 @@ def _time_both(path: str, prompts: list[str], dec: Decoding, new_tokens: int, se
             pipe(p, num_return_sequences=dec.num_return_sequences, pad_token_id=tok.pad_token_id,
                  clean_up_tokenization_spaces=True, **forced, **_sampling(dec))
 
-    def run_batched():
-        generate(model, tok, prompts, dec, seed, **forced)
+    fns = {"pipeline_loop": run_pipeline,
+           "batched": lambda: generate(model, tok, prompts, dec, seed, **forced),
+           "fast": lambda: generate_fast(fast, tok, prompts, dec, seed, **forced)}
+    first = {name: _wall(fn, dev) for name, fn in fns.items()}  # warm-up: shapes, kernels, graph capture
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name].append(_wall(fn, dev))
+    fast.release()
+    return times, first
 
-    return _timed({"batched": run_batched, "pipeline_loop": run_pipeline}, repeats, dev)
+
+def _wall(fn, device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t0
 
 
-def _timed(fns: dict, repeats: int, device) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {}
-    for name, fn in fns.items():
-        fn()  # warm-up on the whole workload: its shapes, lazily loaded kernels, allocator
-        times[name] = []
-        for _ in range(repeats):
-            _sync(device)
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - t0)
-    return times
+def greedy_equality(path: str, prompts: list[str], new_tokens: int = 32, device: str | None = None,
+                    dtypes: tuple[str, ...] = ("float32", "bfloat16")) -> dict:
+    """Greedy token ids of the fast path (all prompts in one left-padded batch) against the slow
+    path (a pipeline call per prompt), per dtype. float32 (TF32 off) is the test of the
+    implementation; in bf16 the two paths' kernels round differently, and a near-tie can then
+    flip a greedy choice, so that is reported as how far the two agree."""
+    import torch
+    from transformers import pipeline
+
+    from codecorpus.lm.fastgen import FastGenerator, Sampler
+    from codecorpus.lm.model import from_hf
+
+    dev, _ = device_and_dtype(device)
+    tok = load_tokenizer(path)
+    out = {"model": path, "prompts": len(prompts), "new_tokens": new_tokens, "dtypes": {}}
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        for name in dtypes:
+            model = load_model(path, dev, getattr(torch, name))
+            pipe = pipeline("text-generation", model=model, tokenizer=tok, device=dev)
+            slow = [pipe(p, do_sample=False, min_new_tokens=new_tokens, max_new_tokens=new_tokens,
+                         return_tensors=True, pad_token_id=tok.pad_token_id)[0]["generated_token_ids"]
+                    for p in prompts]
+            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+            fast = FastGenerator(from_hf(model).eval(), tok.eos_token_id)
+            new = fast.generate_ids(enc["input_ids"], enc["attention_mask"], new_tokens, Sampler(),
+                                    min_new_tokens=new_tokens).tolist()
+            fast.release()
+            lengths = enc["attention_mask"].sum(dim=1).tolist()
+            out["dtypes"][name] = _agreement([list(s)[n:] for s, n in zip(slow, lengths)], new)
+            del model, pipe, fast
+            release(dev)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    return out
+
+
+def _agreement(slow: list[list[int]], fast: list[list[int]]) -> dict:
+    firsts = []
+    for s, f in zip(slow, fast):
+        diff = [i for i, (a, b) in enumerate(zip(s, f)) if a != b]
+        firsts.append(diff[0] if diff else None if len(s) == len(f) else min(len(s), len(f)))
+    same = sum(d is None for d in firsts)
+    return {"equal_sequences": same, "sequences": len(slow), "all_equal": same == len(slow),
+            "first_difference_at": firsts}
 
 
 def _fence(text: str) -> str:
@@ -316,11 +452,26 @@ def to_markdown(report: dict) -> str:
 
 
 def throughput_markdown(t: dict) -> str:
-    lines = ["## Batched generate vs pipeline loop", "",
+    lines = ["## Pipeline loop vs batched generate vs fastgen", "",
              f"{t['prompts']} prompts x {t['num_return_sequences']} sequences x "
-             f"{t['new_tokens_per_sequence']} new tokens (forced), best of {t['repeats']}, {t['device']}.", "",
-             "| model | batched tokens/s | pipeline loop tokens/s | speedup |", "|---|---:|---:|---:|"]
+             f"{t['new_tokens_per_sequence']} new tokens (forced), median of {t['repeats']} alternating rounds "
+             f"after a warm-up, {t['device']}; speed-ups are per-round ratios, median (min-max).", "",
+             "| model | engine | median s | min-max s | tokens/s | first call s | speed-up over the loop |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for m in t["models"]:
-        lines.append(f"| {m['model']} | {m['tokens_per_s']['batched']} | {m['tokens_per_s']['pipeline_loop']} | "
-                     f"{m['speedup_batched_over_pipeline']}x |")
+        for e in ENGINES:
+            sp = m["speedup_over_pipeline"].get(e)
+            ts = m["seconds"][e]
+            speedup = f"{sp['median']}x ({sp['min']}-{sp['max']})" if sp else "1x"
+            lines.append(f"| {m['model']} | {e} | {m['median_s'][e]} | {min(ts)}-{max(ts)} | "
+                         f"{m['tokens_per_s'][e]} | {m['first_call_s'][e]} | {speedup} |")
+    return "\n".join(lines) + "\n"
+
+
+def equality_markdown(e: dict) -> str:
+    lines = [f"## Greedy: fastgen vs pipeline loop ({e['prompts']} prompts, {e['new_tokens']} new tokens)", "",
+             "| dtype | equal sequences | first differing token (per prompt) |", "|---|---:|---|"]
+    for name, r in e["dtypes"].items():
+        lines.append(f"| {name} | {r['equal_sequences']}/{r['sequences']} | "
+                     f"{', '.join('-' if d is None else str(d) for d in r['first_difference_at'])} |")
     return "\n".join(lines) + "\n"

@@ -182,8 +182,11 @@ def _stop_criteria(tokenizer, prompt_width: int):
 
 
 def sample_completions(model, tokenizer, problems: list[dict], s: Sampling, seed: int = 42,
-                       batch_rows: int = 1024) -> tuple[dict[str, list[str]], dict]:
-    """n completions per problem, prompts batched (sorted by length to waste little padding)."""
+                       batch_rows: int = 1024, fast=None) -> tuple[dict[str, list[str]], dict]:
+    """n completions per problem, prompts batched (sorted by length to waste little padding).
+    `fast` (an `lm.fastgen.FastGenerator` of the same model): decode through it instead of
+    `generate`; every row then runs the full max_new_tokens and is cut afterwards (at EOS, then
+    at the first stop sequence), which is what `generate`'s stopping leaves too."""
     import torch
     from transformers import set_seed
 
@@ -207,13 +210,16 @@ def sample_completions(model, tokenizer, problems: list[dict], s: Sampling, seed
         if ids.shape[1] > room:  # keep the end of over-long prompts (the signature and docstring)
             ids, mask = ids[:, -room:], mask[:, -room:]
         width = ids.shape[1]
-        with torch.no_grad():
-            out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                                 do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
-                                 max_new_tokens=s.max_new_tokens, num_return_sequences=s.n,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                                 stopping_criteria=_stop_criteria(tokenizer, width))
-        gen = out[:, width:]
+        if fast is not None:
+            gen = _fast_batch(fast, ids, mask, s, seed + start, tokenizer.eos_token_id)
+        else:
+            with torch.no_grad():
+                out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                                     do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
+                                     max_new_tokens=s.max_new_tokens, num_return_sequences=s.n,
+                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                     stopping_criteria=_stop_criteria(tokenizer, width))
+            gen = out[:, width:]
         new_tokens += int((gen != tokenizer.pad_token_id).sum())
         decoded = tokenizer.batch_decode(gen, skip_special_tokens=True)
         for i, p in enumerate(batch):
@@ -223,6 +229,19 @@ def sample_completions(model, tokenizer, problems: list[dict], s: Sampling, seed
     seconds = time.perf_counter() - t0
     return completions, {"generate_s": round(seconds, 2), "new_tokens": new_tokens,
                          "tokens_per_s": round(new_tokens / seconds, 1) if seconds else None}
+
+
+def _fast_batch(fast, ids, mask, s: Sampling, seed: int, eos_id: int):
+    """n samples of each prompt through fastgen, every row cut after its first EOS (the ids after
+    it become EOS, which decoding skips, as `generate` pads finished rows)."""
+    import torch
+
+    from codecorpus.lm.fastgen import Sampler
+
+    gen = fast.generate_ids(ids.repeat_interleave(s.n, dim=0), mask.repeat_interleave(s.n, dim=0),
+                            s.max_new_tokens, Sampler(True, s.temperature, s.top_k, s.top_p), seed)
+    ended = (gen == eos_id).long().cumsum(dim=1) > 0
+    return torch.where(ended, torch.full_like(gen, eos_id), gen)
 
 
 def _with_stripped_prompts(problems: list[dict]) -> list[dict]:
@@ -244,7 +263,9 @@ def _outcome_kinds(results: dict[str, list[dict]], top: int = 10) -> dict[str, i
 
 def evaluate_model(path: str, problems: list[dict], runs: list[Sampling], seed: int = 42,
                    device: str | None = None, timeout: float = 3.0, batch_rows: int = 1024,
-                   keep_samples: int = 3, box: Sandbox | None = None) -> dict:
+                   keep_samples: int = 3, box: Sandbox | None = None, engine: str = "fast") -> dict:
+    """pass@k of one model directory for each sampling run. `engine`: "fast" (lm.fastgen) or
+    "hf" (`generate` with a stopping criterion)."""
     from codecorpus.lm.generate import (
         count_parameters,
         device_and_dtype,
@@ -255,15 +276,24 @@ def evaluate_model(path: str, problems: list[dict], runs: list[Sampling], seed: 
 
     if box is None:
         with Sandbox(workers=max(1, os.cpu_count() or 2)) as own:
-            return evaluate_model(path, problems, runs, seed, device, timeout, batch_rows, keep_samples, own)
+            return evaluate_model(path, problems, runs, seed, device, timeout, batch_rows, keep_samples, own,
+                                  engine)
     dev, dtype = device_and_dtype(device)
     tok = load_tokenizer(path)
     model = load_model(path, dev, dtype)
+    fast = None
+    if engine == "fast":
+        from codecorpus.lm.fastgen import FastGenerator
+        from codecorpus.lm.model import from_hf
+
+        fast = FastGenerator(from_hf(model).eval(), tok.eos_token_id)
+    elif engine != "hf":
+        raise UserError(f"engine {engine!r}: fast or hf")
     stripped = _with_stripped_prompts(problems)
     out = {"model": path, "parameters": count_parameters(model)["numel"], "problems": len(problems),
-           "isolation": box.describe(), "runs": []}
+           "isolation": box.describe(), "engine": engine, "runs": []}
     for s in runs:
-        comps, gen_info = sample_completions(model, tok, problems, s, seed, batch_rows)
+        comps, gen_info = sample_completions(model, tok, problems, s, seed, batch_rows, fast)
         t0 = time.perf_counter()
         results = check_completions(stripped, comps, timeout, box=box)
         ks = tuple(k for k in (1, 10, 100) if k <= s.n)
@@ -274,7 +304,7 @@ def evaluate_model(path: str, problems: list[dict], runs: list[Sampling], seed: 
                             "outcomes": _outcome_kinds(results),
                             "examples": {t: comps[t][:keep_samples] for t in list(comps)[:2]}})
         log.info("%s T=%s n=%d: %s", path, s.temperature, s.n, scores)
-    del model, tok
+    del model, tok, fast
     release(dev)
     return out
 

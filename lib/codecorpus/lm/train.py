@@ -10,6 +10,10 @@ MFU = 6 * N * tokens_per_second / peak, N = every parameter counted once (numel;
 input/output embedding once), peak = the chip's dense bf16 spec (H100/H200 SXM: 989 TFLOP/s).
 `mfu_attn` adds the attention term 12 * n_layer * n_embd * seq_length FLOPs per token (PaLM
 appendix B / nanoGPT), which 6N leaves out.
+
+The model trained is `lm.model`: our compact GPT-2 (`lm.model.GPT`, default) or transformers'
+GPT2LMHeadModel; both start from the same seeded GPT2LMHeadModel initialisation, and both are
+saved as a GPT2LMHeadModel directory.
 """
 from __future__ import annotations
 
@@ -59,22 +63,66 @@ def runtime_for(cfg: LmConfig, device: str | None = None, peak_tflops: float | N
     if amp is None and not peak_tflops:
         peak = None  # an fp32 run measured against a bf16 peak would mean nothing
     if dev.type == "cuda":
+        from codecorpus.lm.model import set_sdpa_backend
+
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+        set_sdpa_backend(cfg.sdpa_backend)
     return Runtime(dev, amp, peak, name)
+
+
+def hf_config(cfg: LmConfig, vocab_size: int, eos_id: int):
+    from transformers import GPT2Config
+
+    return GPT2Config(vocab_size=vocab_size, n_positions=cfg.seq_length, n_embd=cfg.n_embd,
+                      n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=cfg.dropout,
+                      embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout, bos_token_id=eos_id,
+                      eos_token_id=eos_id, pad_token_id=eos_id)
 
 
 def build_model(cfg: LmConfig, vocab_size: int, eos_id: int):
     """A freshly initialised GPT2LMHeadModel (seeded, so two runs start from the same weights)."""
     import torch
-    from transformers import AutoModelForCausalLM, GPT2Config
+    from transformers import AutoModelForCausalLM
 
-    config = GPT2Config(vocab_size=vocab_size, n_positions=cfg.seq_length, n_embd=cfg.n_embd,
-                        n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=cfg.dropout,
-                        embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout, bos_token_id=eos_id,
-                        eos_token_id=eos_id, pad_token_id=eos_id)
     torch.manual_seed(cfg.seed)
-    return AutoModelForCausalLM.from_config(config, attn_implementation=cfg.attn_implementation)
+    return AutoModelForCausalLM.from_config(hf_config(cfg, vocab_size, eos_id),
+                                            attn_implementation=cfg.attn_implementation)
+
+
+def build_training_model(cfg: LmConfig, vocab_size: int, eos_id: int):
+    """The model `lm.model` names, from GPT2LMHeadModel's seeded initialisation. The compact
+    GPT has no dropout: it is for lm.dropout = 0 (the default), and says so otherwise."""
+    hf = build_model(cfg, vocab_size, eos_id)
+    if cfg.model == "hf":
+        return hf
+    if cfg.dropout:
+        raise UserError("lm.model = 'compact' has no dropout: set lm.dropout = 0 or lm.model = 'hf'")
+    from codecorpus.lm.model import from_hf
+
+    return from_hf(hf, cfg.contiguous_qkv, cfg.loss, cfg.bf16_residual)
+
+
+def loss_of(model, x):
+    """Mean next-token loss of rows x under either model class."""
+    if hasattr(model, "head_loss"):  # lm.model.GPT (or a compiled wrapper of it)
+        return model(x, x)
+    return model(input_ids=x, labels=x).loss
+
+
+def compiled_loss(model, cfg: LmConfig):
+    """The training step's loss function. With lm.compile the whole forward and loss are one
+    graph; liger's fused linear + cross-entropy is a Triton op of its own, so then only the
+    body up to the final LayerNorm is compiled and the loss runs after it."""
+    import torch
+
+    if not cfg.compile:
+        return lambda x: loss_of(model, x)
+    if cfg.model == "compact" and cfg.loss == "liger":
+        body = torch.compile(lambda x: model.hidden(x)[:, :-1])
+        return lambda x: model.head_loss(body(x), x[:, 1:])
+    step_model = torch.compile(model)
+    return lambda x: loss_of(step_model, x)
 
 
 def count_parameters(model) -> int:
@@ -132,7 +180,7 @@ def evaluate(model, valid: np.ndarray, cfg: LmConfig, rt: Runtime) -> float:
         for start in range(0, len(idx), cfg.micro_batch_size):
             x = _to_device(valid[idx[start:start + cfg.micro_batch_size]], rt.device)
             with torch.autocast(rt.device.type, dtype=rt.amp_dtype, enabled=rt.amp_dtype is not None):
-                loss = model(input_ids=x, labels=x).loss
+                loss = loss_of(model, x)
             total += float(loss) * len(x)
             count += len(x)
     model.train(was_training)
@@ -151,7 +199,7 @@ def _save_checkpoint(path: str, model, optimizer, sampler: BatchSampler, state: 
     os.replace(tmp, path)
 
 
-_SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "seq_length", "micro_batch_size", "grad_accum", "seed")
+_SHAPE_KEYS = ("model", "n_layer", "n_head", "n_embd", "seq_length", "micro_batch_size", "grad_accum", "seed")
 
 
 def _load_checkpoint(path: str, model, optimizer, sampler: BatchSampler, cfg: LmConfig) -> dict:
@@ -211,6 +259,7 @@ class Throughput:
         self.t0 = time.perf_counter()
         self.tokens = self.steps = 0
         self.first = True
+        self.discard = False  # this interval was profiled: not a steady-state figure
         self.steady_tokens, self.steady_time = 0, 0.0
         self.step_time = 0.0  # inside optimizer steps only (no eval / checkpoint)
 
@@ -223,10 +272,10 @@ class Throughput:
         """(tokens/s, steps) of the interval that ends now."""
         dt = time.perf_counter() - self.t0
         tps = self.tokens / dt if dt > 0 else 0.0
-        if not self.first:
+        if not self.first and not self.discard:
             self.steady_tokens += self.tokens
             self.steady_time += dt
-        self.first = False
+        self.first = self.discard = False
         steps, self.tokens, self.steps = self.steps, 0, 0
         return tps, steps
 
@@ -245,7 +294,7 @@ class Training:
     data: DataSets
     rt: Runtime
     model: Any
-    step_model: Any  # torch.compile(model) with lm.compile, else the model itself
+    step_loss: Any  # rows -> loss: compiled with lm.compile (`compiled_loss`)
     optimizer: Any
     sampler: BatchSampler
     ckpt_path: str
@@ -254,6 +303,9 @@ class Training:
     state: dict = field(default_factory=lambda: {"step": 0, "tokens": 0, "elapsed_s": 0.0, "evals": []})
     best: Best = field(default_factory=Best)
     clock: Throughput | None = None
+    hf_config: Any = None  # the GPT2Config a compact model is saved under
+    profiler: Any = None
+    profile: dict | None = None
     steps_this_run: int = 0
     t_start: float = 0.0
 
@@ -278,18 +330,19 @@ class Training:
 
 def train(cfg: LmConfig, data: DataSets, tokenizer, out_dir: str, *, resume: bool = False,
           device: str | None = None, peak_tflops: float | None = None, stop_after: int | None = None,
-          save_model: bool = True) -> dict:
+          save_model: bool = True, checkpoint: bool = True) -> dict:
     """Run the training loop; returns the summary also written to `out_dir/train_summary.json`.
 
     `stop_after` ends the run after that many optimizer steps *without* counting it as the end of
-    the schedule (a checkpoint is written, no model): the resume test interrupts a run this way."""
+    the schedule (a checkpoint is written, no model): the resume test interrupts a run this way.
+    `checkpoint=False` writes no final checkpoint (speed measurements: 1.3 GB for `small`)."""
     os.makedirs(out_dir, exist_ok=True)
     rt = runtime_for(cfg, device, peak_tflops)
     vocab = _vocab_size(cfg, data, tokenizer)
     t = _start(cfg, data, rt, vocab, tokenizer.eos_token_id, out_dir, resume)
     try:
         stop_reason = _loop(t, stop_after)
-        summary = _finish(t, tokenizer, out_dir, stop_reason, save_model)
+        summary = _finish(t, tokenizer, out_dir, stop_reason, save_model, checkpoint)
     finally:
         t.log.close()
     return summary
@@ -307,23 +360,22 @@ def _vocab_size(cfg: LmConfig, data: DataSets, tokenizer) -> int:
 def _start(cfg: LmConfig, data: DataSets, rt: Runtime, vocab: int, eos_id: int, out_dir: str,
            resume: bool) -> Training:
     """A fresh model, optimizer and sampler, or the checkpoint's when resuming."""
-    import torch
-
-    model = build_model(cfg, vocab, eos_id).to(rt.device)
-    model.config.use_cache = False  # no KV cache in training: it only costs memory
+    model = build_training_model(cfg, vocab, eos_id).to(rt.device)
+    if cfg.model == "hf":
+        model.config.use_cache = False  # no KV cache in training: it only costs memory
     model.train()
-    t = Training(cfg, data, rt, model, model, make_optimizer(model, cfg, rt.device),
+    t = Training(cfg, data, rt, model, None, make_optimizer(model, cfg, rt.device),
                  BatchSampler(len(data.train), cfg.micro_batch_size, cfg.seed),
-                 os.path.join(out_dir, CHECKPOINT), TrainLog(os.path.join(out_dir, LOG)), count_parameters(model))
+                 os.path.join(out_dir, CHECKPOINT), TrainLog(os.path.join(out_dir, LOG)), count_parameters(model),
+                 hf_config=hf_config(cfg, vocab, eos_id))
     if resume and os.path.exists(t.ckpt_path):
         t.state = _load_checkpoint(t.ckpt_path, model, t.optimizer, t.sampler, cfg)
         log.info("resumed from %s at step %d", t.ckpt_path, t.state["step"])
     elif resume:
         log.info("no checkpoint at %s: starting fresh", t.ckpt_path)
-    if cfg.compile:
-        t.step_model = torch.compile(model)
-    log.info("model: %s parameters (numel), %d layers x %d, context %d, vocab %d; device %s, %s%s",
-             f"{t.n_params:,}", cfg.n_layer, cfg.n_embd, cfg.seq_length, vocab, rt.device_name,
+    t.step_loss = compiled_loss(model, cfg)
+    log.info("model: %s (%s) parameters (numel), %d layers x %d, context %d, vocab %d; device %s, %s%s",
+             cfg.model, f"{t.n_params:,}", cfg.n_layer, cfg.n_embd, cfg.seq_length, vocab, rt.device_name,
              "bf16 autocast" if rt.amp_dtype is not None else "fp32", ", torch.compile" if cfg.compile else "")
     return t
 
@@ -342,6 +394,7 @@ def _loop(t: Training, stop_after: int | None) -> str:
         reason = _stop_reason(t, stop_after)
         if reason:
             return reason
+        _profile_toggle(t)
         started = time.perf_counter()
         lr, grad_norm = _optimizer_step(t, loss_acc)
         _after_step(t, started, lr, grad_norm, loss_acc)
@@ -368,7 +421,7 @@ def _optimizer_step(t: Training, loss_acc) -> tuple[float, Any]:
     for _ in range(cfg.grad_accum):
         x = _to_device(t.data.train[t.sampler.next()], t.rt.device)
         with t.autocast():
-            loss = t.step_model(input_ids=x, labels=x).loss / cfg.grad_accum
+            loss = t.step_loss(x) / cfg.grad_accum
         loss.backward()
         loss_acc += loss.detach()
     grad_norm = torch.nn.utils.clip_grad_norm_(t.model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
@@ -398,6 +451,38 @@ def _after_step(t: Training, started: float, lr: float, grad_norm, loss_acc) -> 
         t.clock.restart()
 
 
+def _profile_toggle(t: Training) -> None:
+    """Start torch.profiler at step lm.profile_at, stop it lm.profile_steps steps later and keep
+    its kernel table; the log interval it ran in is not counted as steady state."""
+    cfg, step = t.cfg, t.state["step"]
+    if not cfg.profile_at or t.rt.device.type != "cuda":
+        return
+    if step == cfg.profile_at and t.profiler is None:
+        import torch
+
+        t.sync()
+        t.profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA])
+        t.profiler.__enter__()
+    elif step == cfg.profile_at + cfg.profile_steps and t.profiler is not None:
+        _profile_finish(t)
+
+
+def _profile_finish(t: Training) -> None:
+    from codecorpus.lm import profile as P
+
+    t.sync()
+    t.profiler.__exit__(None, None, None)
+    cfg = t.cfg
+    linear = cfg.n_layer * 12 * cfg.n_embd ** 2 + t.hf_config.vocab_size * cfg.n_embd  # matmul weights
+    t.profile = P.table(P.kernel_times(t.profiler), cfg.profile_steps,
+                        matmul_flops_per_step=6.0 * linear * cfg.tokens_per_step,
+                        attention_calls_per_step=cfg.n_layer * cfg.grad_accum)
+    t.profiler = None
+    t.clock.discard = True
+    t.log.emit({"event": "profile", "step": t.state["step"], **{k: v for k, v in t.profile.items()
+                                                                 if k != "top_kernels"}})
+
+
 def _log_train(t: Training, lr: float, grad_norm, loss_acc) -> None:
     tps, steps = t.clock.close_interval()
     rec = {"event": "train", "step": t.state["step"], "tokens": t.state["tokens"],
@@ -423,27 +508,40 @@ def _evaluate(t: Training) -> float:
     return v
 
 
-def _finish(t: Training, tokenizer, out_dir: str, stop_reason: str, save_model: bool) -> dict:
+def _finish(t: Training, tokenizer, out_dir: str, stop_reason: str, save_model: bool, checkpoint: bool = True) -> dict:
     """Final evaluation and checkpoint; the model directory (best or last weights) unless the
     run was interrupted on purpose; the summary."""
+    if t.profiler is not None:  # the run ended inside the profiled steps
+        _profile_finish(t)
     evals = t.state["evals"]
     final_loss = evals[-1]["valid_loss"] if evals and evals[-1]["step"] == t.state["step"] else _evaluate(t)
     t.state["elapsed_s"] = time.perf_counter() - t.t_start
-    _save_checkpoint(t.ckpt_path, t.model, t.optimizer, t.sampler, t.state, t.cfg)  # the last state, to resume
-    t.model.config.use_cache = True
+    if checkpoint:  # the last state, to resume
+        _save_checkpoint(t.ckpt_path, t.model, t.optimizer, t.sampler, t.state, t.cfg)
+    if t.cfg.model == "hf":
+        t.model.config.use_cache = True
     saved = "last"
     if t.cfg.keep_best and t.best.weights is not None and t.best.loss < final_loss:
         t.model.load_state_dict(t.best.weights)
         saved = f"best (step {t.best.step})"
     if save_model and stop_reason != "stop_after":
-        t.model.generation_config.pad_token_id = tokenizer.eos_token_id
-        t.model.save_pretrained(out_dir)
+        hf = t.model if t.cfg.model == "hf" else _as_hf(t)
+        hf.generation_config.pad_token_id = tokenizer.eos_token_id
+        hf.save_pretrained(out_dir)
         tokenizer.save_pretrained(out_dir)
     summary = _summary(t, stop_reason, final_loss, saved)
     with open(os.path.join(out_dir, SUMMARY), "w") as f:
         json.dump(summary, f, indent=2)
     t.log.emit({"event": "done", **{k: v for k, v in summary.items() if k not in ("config", "evals", "data")}})
     return summary
+
+
+def _as_hf(t: Training):
+    from codecorpus.lm.model import to_hf
+
+    hf = to_hf(t.model, t.hf_config)
+    hf.config.use_cache = True
+    return hf
 
 
 def _summary(t: Training, stop_reason: str, final_loss: float, saved: str) -> dict:
@@ -469,7 +567,17 @@ def _summary(t: Training, stop_reason: str, final_loss: float, saved: str) -> di
         "mfu": mfu(fpt), "mfu_attn": mfu(fpt_attn),
         "final_valid_loss": round(final_loss, 4), "final_valid_ppl": round(math.exp(min(final_loss, 50)), 3),
         "best_valid_loss": round(min(t.best.loss, final_loss), 4), "saved_weights": saved,
-        "evals": state["evals"], "data": t.data.info,
+        "evals": state["evals"], "data": t.data.info, "profile": t.profile,
         "peak_memory_gib": round(torch.cuda.max_memory_allocated(rt.device) / 2**30, 2)
         if rt.device.type == "cuda" else None,
+        "compiled": _compile_stats() if cfg.compile else None,
     }
+
+
+def _compile_stats() -> dict:
+    """How many graphs torch.compile made and why it broke any (one graph, no breaks, is the aim:
+    GPT2LMHeadModel's loss broke its graph in two)."""
+    from torch._dynamo.utils import counters
+
+    return {"unique_graphs": int(counters["stats"].get("unique_graphs", 0)),
+            "graph_breaks": {str(k)[:160]: int(v) for k, v in counters["graph_break"].items()}}
