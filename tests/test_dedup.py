@@ -11,7 +11,7 @@ import pytest
 from codecorpus.core.config import Config
 from codecorpus.core.errors import ConfigError
 from codecorpus.stages.dedup import lsh, minhash, shingles
-from codecorpus.stages.dedup.components import connected_components
+from codecorpus.stages.dedup.components import connected_components, label_components
 from pyspark.sql import functions as F
 
 # Appended, not prepended: bench/ has scripts named like the jobs (ingest.py, clean.py) that must not shadow them.
@@ -84,25 +84,58 @@ def test_shingle_hashes_count_distinct_ngrams_and_respect_order():
     assert len(shingles.shingle_hashes(shingles.token_hashes(["x", "y"]), 5)) == 1
 
 
-def test_signatures_are_exact_mersenne_permutations():
-    a, b = minhash.permutations(32, seed=7)
-    x = np.random.default_rng(3).integers(0, 2**64 - 1, 50, dtype=np.uint64, endpoint=True)
-    sigs = minhash.signatures(x, np.array([0, 1, 20]), a, b)  # three files of 1, 19 and 30 shingles
-    p = minhash.MERSENNE_61
-    for row, (lo, hi) in enumerate([(0, 1), (1, 20), (20, 50)]):
-        expected = [min((int(ai) * (int(v) % p) + int(bi)) % p for v in x[lo:hi]) for ai, bi in zip(a, b)]
-        assert [int(v) for v in sigs[row]] == expected
-    a2, b2 = minhash.permutations(32, seed=7)
-    assert (a == a2).all() and (b == b2).all()
+def _texts() -> list:
+    """Files whose bytes meet at word characters, nulls, empties, non-ASCII, and tokens of 8, 9,
+    16, 17 and 70 bytes (the 8-byte chunks of a token value)."""
+    return ["alpha beta", "gamma delta(x)", None, "", "epsilon", "é ü_x ß", "a" * 8 + " " + "a" * 9,
+            "b" * 16 + "+" + "b" * 17 + "_" + "c" * 70, make_source(4), "tail_without_newline", "x",
+            "zz" * 40 + "y", make_source(5) + "\n" * 3]
+
+
+@pytest.mark.parametrize("ngram", [1, 3, 5, 12])
+def test_batch_shingles_are_the_reference_shingle_sets(ngram):
+    import pyarrow as pa
+
+    texts = _texts()
+    for chunk in (shingles.CHUNK_BYTES, 16, 1):  # whole batch; chunks of one or a few files
+        sh = shingles.batch_shingles(pa.array(texts), ngram, chunk_bytes=chunk)
+        assert len(sh.offsets) == len(texts) + 1 and sh.token_counts.tolist() == [len(shingles.tokens(t)) for t in texts]
+        for j, text in enumerate(texts):
+            got = set(sh.hashes[sh.offsets[j]:sh.offsets[j + 1]].tolist())
+            per_file = set(shingles.shingle_hashes(shingles.token_hashes(shingles.tokens(text)), ngram).tolist())
+            assert got == per_file and len(got) == len(shingle_strings(text, ngram)), (chunk, j)
+
+
+def test_token_values_tell_long_tokens_apart():
+    toks = ["a" * 8, "a" * 9, "a" * 16, "a" * 17, "a" * 8 + "b" + "a" * 7, "a" * 9 + "b" + "a" * 7,
+            "x" * 64 + "y", "x" * 64 + "z", "x" * 65]
+    values = shingles.token_hashes(toks)
+    assert len(set(values.tolist())) == len(toks)
+    assert shingles.token_hashes(["abc"])[0] == int.from_bytes(b"abc", "little")  # short: its own bytes
+
+
+def test_signatures_are_minhash_of_the_set_whatever_the_batch():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 2**64 - 1, 400, dtype=np.uint64, endpoint=True)
+    whole = minhash.signatures(x, np.array([0, 400]), 64, seed=7)
+    singles = minhash.signatures(x, np.arange(401), 64, seed=7)
+    assert whole.dtype == np.uint32 and whole.shape == (1, 64)
+    assert (whole[0] == singles.min(axis=0)).all()  # min over elements: the set, nothing sampled
+    shuffled = np.concatenate([rng.permutation(x), x[:50]])  # order and repeats do not matter
+    assert (minhash.signatures(shuffled, np.array([0, 450]), 64, seed=7) == whole).all()
+    # The same file among others, or alone: the same row (outputs never depend on batching).
+    mixed = minhash.signatures(np.concatenate([x[:10], x, x[5:9]]), np.array([0, 10, 410, 414]), 64, seed=7)
+    assert (mixed[1] == whole[0]).all()
+    assert (minhash.signatures(x, np.array([0, 0, 400]), 64, seed=7)[0] == 2**32 - 1).all()  # no shingles
+    assert not (minhash.signatures(x, np.array([0, 400]), 64, seed=8) == whole).all()
 
 
 def test_signature_agreement_estimates_jaccard():
-    a, b = minhash.permutations(512, seed=1)
     rng = np.random.default_rng(5)
     common = rng.integers(0, 2**63, 600, dtype=np.uint64)
     left = np.concatenate([common, rng.integers(0, 2**63, 200, dtype=np.uint64)])
     right = np.concatenate([common, rng.integers(0, 2**63, 200, dtype=np.uint64)])
-    sigs = minhash.signatures(np.concatenate([left, right]), np.array([0, len(left)]), a, b)
+    sigs = minhash.signatures(np.concatenate([left, right]), np.array([0, len(left), len(left) + len(right)]), 512, 1)
     estimate = float((sigs[0] == sigs[1]).mean())
     assert abs(estimate - 600 / 1000) < 0.07
 
@@ -112,13 +145,24 @@ def test_short_files_get_no_signature():
 
     params = minhash.MinHashParams(ngram=5, min_tokens=10, num_perm=16, bands=4, rows=4, seed=1)
     contents = pa.array(["x = 1", None, make_source(3), "é" * 5])
-    batch = minhash.signature_batch(np.array([1, 2, 3, 4], dtype=np.int64), contents, params,
-                                    minhash.permutations(16, 1))
+    batch = minhash.signature_batch(np.array([1, 2, 3, 4], dtype=np.int64), contents, params)
     assert batch.column("id").to_pylist() == [1, 2, 3, 4]
     assert batch.column("bytes").to_pylist() == [5, 0, len(make_source(3)), 10]
     assert batch.column("keys").null_count == 3 and batch.column("sig").is_valid().to_pylist() == [
         False, False, True, False]
     assert len(batch.column("keys")[2]) == 4 and len(batch.column("sig")[2]) == 16
+    # A file's row does not depend on its neighbours in the batch.
+    alone = minhash.signature_batch(np.array([3], dtype=np.int64), pa.array([make_source(3)]), params)
+    assert alone.column("keys")[0] == batch.column("keys")[2] and alone.column("sig")[0] == batch.column("sig")[2]
+
+
+def test_band_keys_follow_the_bands():
+    sigs = np.random.default_rng(1).integers(0, 2**32, (3, 12), dtype=np.uint64).astype(np.uint32)
+    sigs[1, :4] = sigs[0, :4]  # file 1 shares band 0 with file 0, nothing else
+    sigs[2, 4:8] = sigs[0, :4]  # file 2 holds file 0's band-0 values in band 1
+    keys = minhash.band_keys(sigs, 3, 4)
+    assert keys.shape == (3, 3) and keys[0, 0] == keys[1, 0] and (keys[0, 1:] != keys[1, 1:]).all()
+    assert keys[2, 1] != keys[0, 0]  # same values, different band: a different bucket
 
 
 # ----------------------------------------------------------------------------- LSH shape
@@ -176,6 +220,21 @@ def test_connected_components_gives_up_with_a_clear_error(spark):
 def test_no_edges_no_components(spark):
     comps, rounds = connected_components(spark.createDataFrame([], "src BIGINT, dst BIGINT"))
     assert comps.count() == 0 and rounds == 0
+    nodes, comp, rounds = label_components(np.array([8]), np.array([8]))  # a self-loop only
+    assert len(nodes) == len(comp) == rounds == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_driver_components_agree_with_the_spark_rounds(spark, seed):
+    rng = random.Random(seed)
+    ids = rng.sample(range(1, 10**9), 400)
+    # Chains, stars and cycles over scrambled ids, plus random chords and repeated edges.
+    edges = [(ids[i], ids[i + 1]) for i in range(0, 120)] + [(ids[150], ids[j]) for j in range(151, 200)]
+    edges += [(ids[j], ids[j + 1]) for j in range(200, 260)] + [(ids[259], ids[200])]
+    edges += [(rng.choice(ids[260:]), rng.choice(ids[260:])) for _ in range(90)] + edges[:10]
+    nodes, comp, _ = label_components(np.array([e[0] for e in edges]), np.array([e[1] for e in edges]))
+    spark_comps, _ = connected_components(spark.createDataFrame(edges, "src BIGINT, dst BIGINT"))
+    assert dict(zip(nodes.tolist(), comp.tolist())) == {r["id"]: r["component"] for r in spark_comps.collect()}
 
 
 # ----------------------------------------------------------------------------- the stage
@@ -201,11 +260,12 @@ def corpus_rows() -> list[tuple]:
     return rows
 
 
-def run_dedup(spark, tmp_path, partitions: int, **settings):
+def run_dedup(spark, tmp_path, partitions: int, input_files: int | None = None, rows=None, **settings):
     from codecorpus.core.registry import run_one
 
-    root = tmp_path / f"run{partitions}"
-    spark.createDataFrame(corpus_rows(), INGEST_DDL).write.parquet(str(root / "ingest"))
+    root = tmp_path / f"run{partitions}-{input_files}"
+    df = spark.createDataFrame(rows or corpus_rows(), INGEST_DDL)
+    (df.repartition(input_files) if input_files else df).write.parquet(str(root / "ingest"))
     cfg = Config().replace(output=str(root), **{"clean.enabled": False, **settings})
     old = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
@@ -255,6 +315,59 @@ def test_stage_is_identical_across_partition_counts(two_runs):
     assertDataFrameEqual(removed1, removed2)
     strip = lambda c: {**c.to_dict(), "seconds": 0}  # noqa: E731
     assert strip(c1) == strip(c2)
+
+
+def _near_copy_rows() -> list[tuple]:
+    """30 files and, for 20 of them, a copy with a share of its functions rewritten: exact
+    Jaccard similarities spread from about 0.3 to 1 around the 0.7 threshold."""
+    rows = []
+    for i in range(30):
+        src = make_source(1000 + i, functions=16)
+        rows.append((i + 1, "org/r", f"f{i}.py", 1, len(src), src, "mit", "s0", i, "n"))
+        if i < 20:
+            parts = src.split("\ndef ")
+            fresh = make_source(5000 + i, functions=16).split("\ndef ")
+            k = i % 10  # functions replaced: 0 (an exact copy of the tokens) to 9 of 16
+            copy = "\ndef ".join(parts[:len(parts) - k] + fresh[1:k + 1]).replace("    ", "  ")
+            rows.append((100 + i, "org/c", f"f{i}.py", 1, len(copy), copy, "mit", "s0", i, "n"))
+    return rows
+
+
+def test_stage_is_identical_across_input_layouts_and_component_paths(spark, tmp_path):
+    """The same rows read as 1 or 7 input files, in 3 or 11 shuffle partitions, with components
+    labelled on the driver or in Spark rounds: the same kept and removed files, byte for byte."""
+    from pyspark.testing import assertDataFrameEqual
+
+    rows = _near_copy_rows()
+    runs = [run_dedup(spark, tmp_path, 3, input_files=1, rows=rows),
+            run_dedup(spark, tmp_path, 11, input_files=7, rows=rows),
+            run_dedup(spark, tmp_path, 5, input_files=3, rows=rows, **{"dedup.local_cc_max_edges": 0})]
+    (c0, kept0, removed0) = runs[0]
+    assert c0.extra["cc_on_driver"] and not runs[2][0].extra["cc_on_driver"] and c0.dropped["near_duplicate"] > 0
+    for counts, kept, removed in runs[1:]:
+        assertDataFrameEqual(kept, kept0)
+        assertDataFrameEqual(removed, removed0)
+        assert {**counts.extra, "cc_on_driver": 0, "cc_rounds": 0} == {**c0.extra, "cc_on_driver": 0, "cc_rounds": 0}
+        assert (counts.rows_in, counts.rows_out, counts.dropped) == (c0.rows_in, c0.rows_out, c0.dropped)
+
+
+def test_stage_finds_the_near_copies_that_exact_jaccard_finds(spark, tmp_path):
+    """Pairs at or above the threshold by exact shingle-set Jaccard end up in one cluster, pairs
+    well below it never do (the LSH curve is steep, not a step: 0.6-0.7 may go either way)."""
+    rows = _near_copy_rows()
+    text = {r[0]: r[5] for r in rows}
+    counts, kept, removed = run_dedup(spark, tmp_path, 4, rows=rows)
+    cluster_of = {r["id"]: r["cluster"] for r in removed.collect()}
+    cluster_of.update({r["kept_id"]: r["cluster"] for r in removed.collect()})
+    sims = {i: jaccard(shingle_strings(text[i + 1], 5), shingle_strings(text[100 + i], 5)) for i in range(20)}
+    assert min(sims.values()) < 0.5 and max(sims.values()) == 1.0  # the set spans the threshold
+    for i, sim in sims.items():
+        together = cluster_of.get(i + 1) is not None and cluster_of.get(i + 1) == cluster_of.get(100 + i)
+        if sim >= 0.7:
+            assert together, (i, sim)
+        elif sim < 0.6:
+            assert not together, (i, sim)
+    assert counts.rows_out + counts.dropped["near_duplicate"] == counts.rows_in == len(rows)
 
 
 def test_stage_without_verification_and_codeparrot_preset(spark, tmp_path):

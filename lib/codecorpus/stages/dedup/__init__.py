@@ -1,2 +1,3 @@
-"""Near-deduplication: MinHash signatures (numpy, Arrow batches), LSH band buckets, connected
-components in Spark, and one deterministic survivor per cluster."""
+"""Near-deduplication: shingles hashed in numpy over Arrow batches, MinHash signatures in one
+rensa call per batch, LSH band buckets, connected components (on the driver when the edges are
+few, else in Spark), and one deterministic survivor per cluster."""
