@@ -5,11 +5,14 @@ codeparrot-clean computes it (`re.sub(r"\\s+", "", content)`), so variants that 
 indentation, line endings or Unicode spaces collapse. "Whitespace" is exactly Python's
 `str.isspace()` set (what `\\s` matches in a Python `str` regex).
 
-`stripped_hash` is the one definition. The clean stage calls it inside its measuring pass
-(`features.measure`, which has the text in Python anyway); the stats stage calls it through
-`content_hash_udf`. It stays in Python because Java's `\\s` is ASCII-only, and a Spark SQL
-`translate()` over the listed code points measured about half as fast as this function over
-Arrow batches, transfer included (bench/clean_reference.py keeps that twin for the parity test).
+`content_hashes` is the one definition, over a whole Arrow string array: straight from the
+array's UTF-8 buffer (no Python string per file), the ASCII whitespace bytes go with one
+`bytes.translate` per file and the multi-byte whitespace characters (in files that have non-ASCII
+bytes) with `bytes.replace`; then hashlib's MD5. That is one C call per step per file: neither
+Arrow nor numpy has an MD5 kernel, and a Spark SQL `translate()` + `md5` measured slower than
+this, transfer included (bench/clean_reference.py keeps that twin for the parity test). The clean
+stage calls it inside its measuring pass (`features.py`); the stats stage and the split audit
+through `content_hash_udf`.
 
 Of each group one representative is kept, chosen by a rank that does not depend on input order
 or partitioning: files the policy filters keep (licence accepted, not opted out) first, then the
@@ -18,34 +21,50 @@ smallest `repo_name`, then `path`, then `id`. The kept row records the group siz
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Iterator
 
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-# An ASCII file (most source) takes a bytes.translate() fast path; the regex handles the rest.
+from codecorpus.stages.clean.utf8 import Utf8Batch
+
 _ASCII_WHITESPACE = bytes(b for b in range(128) if chr(b).isspace())
-_WHITESPACE = re.compile(r"\s+")  # on a str: exactly the str.isspace() characters
+
+
+def _stripped(data: bytes, multibyte: list[bytes]) -> bytes:
+    """`data` without whitespace; `multibyte`: the non-ASCII whitespace characters it may hold.
+    Removing one never joins bytes into a new one: in valid UTF-8 a match starts at a lead byte."""
+    data = data.translate(None, _ASCII_WHITESPACE)
+    for seq in multibyte:
+        data = data.replace(seq, b"")
+    return data
+
+
+def content_hashes(arr: pa.Array) -> pa.Array:
+    """Hex MD5 of each value's UTF-8 bytes with all whitespace removed (null for null): the key."""
+    u = Utf8Batch(arr)
+    raw, offsets = u.data.tobytes(), u.offsets.tolist()
+    at, chars = u.where(str.isspace)
+    multibyte = [ch.encode() for ch in chars]
+    spaced = (u.count_per_row(at) > 0).tolist()  # files with a non-ASCII whitespace character
+    valid = u.valid.tolist() if u.valid is not None else [True] * u.n
+    return pa.array([hashlib.md5(_stripped(raw[offsets[i]:offsets[i + 1]], multibyte if spaced[i] else [])
+                                 ).hexdigest() if valid[i] else None for i in range(u.n)], pa.string())
 
 
 def stripped_hash(text: str) -> str:
-    """Hex MD5 of the UTF-8 bytes of `text` with all whitespace removed: the duplicate key."""
-    if text.isascii():
-        data = text.encode("ascii").translate(None, _ASCII_WHITESPACE)
-    else:
-        data = _WHITESPACE.sub("", text).encode("utf-8")
-    return hashlib.md5(data).hexdigest()
+    """`content_hashes` of one text."""
+    return content_hashes(pa.array([text], pa.string()))[0].as_py()
 
 
 def content_hash_udf():
-    """An Arrow UDF: string column -> `stripped_hash` of each value (null for null)."""
+    """An Arrow UDF: string column -> `content_hashes` (null for null)."""
     from pyspark.sql.functions import arrow_udf
 
     def content_hash(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
         for arr in batches:
-            yield pa.array([None if t is None else stripped_hash(t) for t in arr.to_pylist()], pa.string())
+            yield content_hashes(arr)
 
     return arrow_udf(content_hash, "string")
 

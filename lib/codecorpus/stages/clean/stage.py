@@ -119,7 +119,8 @@ def load_inputs(c) -> tuple[Inputs, dict]:
 
 # ---------------------------------------------------------------------------------- writing
 
-def write_outputs(spark: SparkSession, marked: DataFrame, io: StageIO, write_rejects: bool) -> None:
+def write_outputs(spark: SparkSession, marked: DataFrame, io: StageIO, write_rejects: bool,
+                  zstd_level: int = 1) -> None:
     """One pass writes both outputs (partitioned by destination); the folders are then moved
     into place. An output with no rows is still written, empty, so readers see its schema."""
     staged = (marked.withColumn("_out", F.when(F.col(REASON).isNull(), "clean").otherwise("rejects"))
@@ -127,7 +128,8 @@ def write_outputs(spark: SparkSession, marked: DataFrame, io: StageIO, write_rej
     if not write_rejects:
         staged = staged.where(F.col("_out") == "clean")
     staging = io.output("clean") + "_all"
-    staged.write.mode("overwrite").partitionBy("_out").parquet(staging)
+    (staged.write.mode("overwrite").option("parquet.compression.codec.zstd.level", str(zstd_level))
+     .partitionBy("_out").parquet(staging))
     schema = staged.drop("_out").schema
     for name in OUTPUTS:
         part = f"{staging}/_out={name}"
@@ -169,7 +171,7 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
     names = reasons(inp)
     observation = Observation("clean_funnel")
     observed = clean(source, inp).observe(observation, *funnel.metrics(names), *funnel.decontamination_metrics())
-    write_outputs(spark, observed, io, c.write_rejects)
+    write_outputs(spark, observed, io, c.write_rejects, c.zstd_level)
     m = observation.get
     kept, largest = read_back(spark, io, c)
     extra = {

@@ -38,7 +38,8 @@ def clean(df: DataFrame, inp: Inputs) -> DataFrame:
 def measured(df: DataFrame, inp: Inputs) -> DataFrame:
     """Adds `_bytes`, the measurements struct and exact dedup's columns."""
     c, content = inp.c, F.col("content")
-    # One Python pass over every file measures what dedup and the filters need (small struct).
+    # One pass over every file, whole Arrow batches at a time, measures what dedup and the
+    # filters need (a small struct; `features.py`).
     measure = features_udf(c.scan_width, secrets.hint_table())
     df = df.withColumn("_bytes", F.octet_length(content)).withColumn(FEATURES, measure(content))
     # A group's representative is a copy the policy filters keep, when it has one.
