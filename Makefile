@@ -39,7 +39,7 @@ test-cluster: venv java-check
 	$(PY) -m pytest -m cluster -q
 
 bench: venv java-check corpus
-	$(PY) bench/run_all.py --corpus $(CORPUS)
+	$(PY) bench/run_all.py --corpus $(CORPUS) --scaling
 
 clean-out:
 	rm -rf $(OUT) build

@@ -141,7 +141,7 @@ def ours(spark, docs, cfg: Config):
     df = spark.createDataFrame(docs, "id BIGINT, content STRING")
     started = time.perf_counter()
     sigs = signature_frame(df, params).localCheckpoint(eager=True)
-    rows = sigs.select("id", "keys", "sig").collect()
+    rows = [r for r in sigs.select("id", "keys", "sig").collect() if r["keys"] is not None]  # null: too short
     buckets = defaultdict(list)
     for r in rows:
         for band, key in enumerate(r["keys"]):

@@ -33,7 +33,7 @@ BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 PY = sys.executable
-STAGES = ["limits", "ingest", "ingest_real", "clean", "dedup", "tokenizer", "tokenize"]
+STAGES = ["limits", "ingest", "ingest_real", "clean", "dedup", "dedup_quality", "tokenizer", "tokenize"]
 
 
 def log(msg: str) -> None:
@@ -138,6 +138,8 @@ def bench_clean(a, corpus, shards, work) -> dict | None:
         return None
     out = work / "clean.json"
     cmd = [PY, script, "--input", ingest_output(corpus, work, a.ingest_output), "--repeats", a.repeats, "--json", out]
+    if not a.quick:
+        cmd.append("--passes")  # where the stage's wall time goes, pass by pass (minutes)
     if a.dedup_limit:
         cmd += ["--limit", a.dedup_limit]
     sh(cmd, work / "clean.log")
@@ -169,6 +171,27 @@ def bench_dedup(a, corpus, shards, work) -> dict:
             "ratio": med(ratios), "ratio_runs": ratios, "cpu_ratio": med(cpu_ratios),
             "data": f"{r0['mb']} MB content, {r0['files']:,} files",
             "removed": {"ours": r0["ours"]["removed"], "datasketch": r0["datasketch"]["removed"]}, "raw": runs}
+
+
+def bench_dedup_quality(a, corpus, shards, work) -> dict:
+    """Precision and recall against exact Jaccard (bench/dedup_quality.py) on dedup's real input
+    (the clean output of the bench corpus) and on the ingest output (exact copies left in)."""
+    ingest = ingest_output(corpus, work, a.ingest_output)
+    root = os.path.dirname(ingest.rstrip("/"))
+    if not os.path.exists(os.path.join(root, "_stages", "clean.json")):
+        sh(["./spark-submit.sh", "--master", "local[2]", "jobs/clean.py", "--set", f"output={root}"],
+           work / "dedup_quality.log")
+    raw = {}
+    for name, folder in (("clean", os.path.join(root, "clean")), ("ingest", ingest)):
+        out = work / f"dedup-quality-{name}.json"
+        sh([PY, BENCH / "dedup_quality.py", "--input", folder, "--json", out], work / "dedup_quality.log")
+        raw[name] = json.loads(out.read_text())
+    v, c = raw["clean"]["verified"], raw["clean"]["clusters"]
+    return {"stage": "dedup quality (vs exact Jaccard)", "ours": f"P {v['precision']} / R {v['recall']} (pairs), "
+            f"P {c['precision']} / R {c['recall']} (clusters)",
+            "peer": f"P {raw['clean']['datasketch']['precision']} / R {raw['clean']['datasketch']['recall']} (datasketch)",
+            "ratio": None, "data": f"{raw['clean']['files']:,} files of the clean output incl. synthetic near-copies",
+            "raw": raw}
 
 
 TOKENIZER_ROW = re.compile(r"^\s*(\d+)\s+([\d,]+)\s+([\d.]+)\s+\|\s+([\d.]+)\s+(\d+)\s+(\d+)\s+\|\s+([\d.]+)\s+(\d+)\s+\|"
@@ -203,6 +226,7 @@ def bench_tokenizer(a, corpus, shards, work) -> dict:
 
 TOKENIZE_OURS = re.compile(r"spark tokenize stage.*?: ([\d,]+) tokens in ([\d.]+)s.*?; ([\d.]+) CPU-s")
 TOKENIZE_PEER = re.compile(r"datasets\.map.*?: ([\d,]+) tokens in ([\d.]+)s.*?; ([\d.]+) CPU-s")
+TOKENIZE_ENCODER = re.compile(r"encoder alone.*?: ([\d,]+) tokens in ([\d.]+)s; ([\d.]+) CPU-s")
 
 
 def bench_tokenize(a, corpus, shards, work) -> dict:
@@ -220,6 +244,9 @@ def bench_tokenize(a, corpus, shards, work) -> dict:
             raise RuntimeError("no result lines in bench/tokenize_pack.py output")
         runs.append({"ours_tokens": int(o[1].replace(",", "")), "ours_s": float(o[2]), "ours_cpu_s": float(o[3]),
                      "peer_tokens": int(p[1].replace(",", "")), "peer_s": float(p[2]), "peer_cpu_s": float(p[3])})
+        e = TOKENIZE_ENCODER.search(stdout)
+        if e:
+            runs[-1].update(encoder_s=float(e[2]), encoder_cpu_s=float(e[3]))
     ratios = [round((r["ours_tokens"] / r["ours_s"]) / (r["peer_tokens"] / r["peer_s"]), 2) for r in runs]
     cpu_ratios = [round((r["ours_tokens"] / r["ours_cpu_s"]) / (r["peer_tokens"] / r["peer_cpu_s"]), 2) for r in runs]
     return {"stage": "tokenize + pack", "ours": f"{med([r['ours_tokens'] / r['ours_s'] for r in runs]) / 1e6:.3f}M tok/s",
@@ -231,13 +258,9 @@ def bench_tokenize(a, corpus, shards, work) -> dict:
 # ---- the doc ------------------------------------------------------------------------------
 
 def latest_scaling() -> dict | None:
-    """The scaling result with the most sizes (the newest among equals); the others are named in the doc."""
-    runs = [(json.loads(f.read_text()), f) for f in sorted(RESULTS.glob("scaling-*.json"))]
-    if not runs:
-        return None
-    best, f = max(runs, key=lambda rf: (len(rf[0]["factors"]), rf[1].name))
-    return best | {"file": str(f.relative_to(ROOT)),
-                   "others": [{"file": str(g.relative_to(ROOT)), "runs": r["runs"]} for r, g in runs if g != f]}
+    """The newest scaling result (file names carry the date; earlier ones stay in bench/results/)."""
+    files = sorted(RESULTS.glob("scaling-*.json"))
+    return json.loads(files[-1].read_text()) | {"file": str(files[-1].relative_to(ROOT))} if files else None
 
 
 def combine(results: list[dict]) -> dict:
@@ -311,7 +334,7 @@ def main(argv=None) -> int:
         result["earlier_commands"] = old.get("earlier_commands", []) + [old["command"]]
         result["load_average_start"] = old.get("load_average_start", result["load_average_start"])
     fns = {"limits": bench_limits, "ingest": bench_ingest, "ingest_real": bench_ingest_real, "clean": bench_clean,
-           "dedup": bench_dedup,
+           "dedup": bench_dedup, "dedup_quality": bench_dedup_quality,
            "tokenizer": bench_tokenizer, "tokenize": bench_tokenize}
     for name in a.only.split(","):
         t = time.time()
@@ -330,7 +353,9 @@ def main(argv=None) -> int:
         out_file.write_text(json.dumps(result, indent=2, default=str) + "\n")  # after each stage: partial results survive
     if a.scaling:
         sc = RESULTS / f"scaling-{stamp}.json"
-        sh([PY, BENCH / "scaling.py", "--corpus", a.corpus, "--json", sc], work / "scaling.log")
+        # a quarter of the default corpus as the base: 8x is twice the corpus (~1 GB raw JSON)
+        sh([PY, BENCH / "scaling.py", "--corpus", a.corpus, "--base-shards", "4" if q else "46", "--json", sc],
+           work / "scaling.log")
     DOC.write_text(render(result, latest_scaling()))
     log(f"wrote {out_file} and {DOC}")
     return 0

@@ -82,8 +82,10 @@ def prepare_run(args, run) -> Path:
     return tok_path
 
 
-def time_stage(run, files_per_group: int) -> tuple[int, float, float]:
-    """The tokens stage under Spark, local[2]: (train stream tokens, seconds, CPU seconds)."""
+def time_stage(run, files_per_group: int, warm: bool) -> tuple[int, float, float]:
+    """The tokens stage under Spark, local[2]: (train stream tokens, seconds, CPU seconds).
+    With `warm`, the stage runs once untimed first: a fresh JVM spends ~8 CPU-s compiling the
+    read/shuffle/sort/Arrow paths (JIT), a cost an executor pays once, not per shard."""
     from codecorpus.core.config import Config
     from codecorpus.core.registry import run_one
     from codecorpus.io import fs
@@ -91,6 +93,8 @@ def time_stage(run, files_per_group: int) -> tuple[int, float, float]:
     spark = spark_session()
     spark.range(1000).selectExpr("sum(id)").collect()  # JVM up before the clock starts
     cfg = Config().replace(output=run.root, **{"tokens.files_per_group": files_per_group})
+    if warm:
+        run_one(spark, cfg, "tokens", force=True)
     t0, c0 = time.perf_counter(), tree_cpu_seconds()
     run_one(spark, cfg, "tokens", force=True)
     seconds, cpu = time.perf_counter() - t0, tree_cpu_seconds() - c0
@@ -114,12 +118,43 @@ def time_datasets(run, tok_path: Path, cache: Path) -> tuple[int, float, float]:
     return sum(len(ids) for ids in out["input_ids"]) + ds.num_rows, seconds, cpu  # + <|endoftext|> per file
 
 
-def report(ours: tuple[int, float, float], theirs: tuple[int, float, float]) -> None:
+def time_encoder(run, tok_path: Path) -> tuple[int, float, float]:
+    """The floor both sides stand on: the same encoder over the same texts with its own threads
+    (`encode_batch_fast`, batches of 256), nothing read or written while timed. In a fresh
+    process with its threads on: datasets.map(num_proc) sets TOKENIZERS_PARALLELISM=false in
+    this process's environment, which would make the floor single-threaded."""
+    import json
+    import subprocess
+
+    done = subprocess.run([sys.executable, __file__, "--encoder-only", str(tok_path),
+                           f"{run.path('dataset.train')}/part-0.parquet"], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, TOKENIZERS_PARALLELISM="true"))
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    return r["tokens"], r["seconds"], r["cpu_seconds"]
+
+
+def encoder_only(tok_path: str, parquet: str) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+    from tokenizers import Tokenizer
+
+    texts = pq.read_table(parquet, columns=["content"]).column("content").to_pylist()
+    tok = Tokenizer.from_file(tok_path)
+    t0, c0, tokens = time.perf_counter(), tree_cpu_seconds(), 0
+    for i in range(0, len(texts), 256):
+        tokens += sum(len(e.ids) for e in tok.encode_batch_fast(texts[i:i + 256], add_special_tokens=False))
+    print(json.dumps({"tokens": tokens + len(texts),  # + <|endoftext|> per file, as the others count
+                      "seconds": time.perf_counter() - t0, "cpu_seconds": tree_cpu_seconds() - c0}))
+
+
+def report(ours: tuple[int, float, float], theirs: tuple[int, float, float],
+           encoder: tuple[int, float, float] | None = None) -> None:
     """The lines bench/run_all.py parses: keep their wording."""
     (spark_tokens, spark_s, spark_cpu), (hf_tokens, hf_s, hf_cpu) = ours, theirs
     spark_rate, hf_rate = spark_tokens / spark_s, hf_tokens / hf_s
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"spark tokenize stage (local[2], tokenize+pack+write): {spark_tokens:,} tokens in {spark_s:.1f}s "
+    print(f"spark tokenize stage (local[2], tokenize+pack+write, JVM warm): {spark_tokens:,} tokens in {spark_s:.1f}s "
           f"= {spark_rate / 1e6:.3f}M tokens/s; {spark_cpu:.1f} CPU-s = {spark_tokens / spark_cpu / 1e6:.3f}M "
           "tokens per CPU-second")
     print(f"datasets.map(batched=True, num_proc=2) (tokenize only): {hf_tokens:,} tokens in {hf_s:.1f}s "
@@ -127,6 +162,9 @@ def report(ours: tuple[int, float, float], theirs: tuple[int, float, float]) -> 
           "tokens per CPU-second")
     print(f"ratio spark/datasets: {spark_rate / hf_rate:.2f}x tokens/s (wall), "
           f"{(spark_tokens / spark_cpu) / (hf_tokens / hf_cpu):.2f}x tokens per CPU-second")
+    if encoder:
+        enc_tokens, enc_s, enc_cpu = encoder
+        print(f"encoder alone (encode_batch_fast, no I/O): {enc_tokens:,} tokens in {enc_s:.1f}s; {enc_cpu:.1f} CPU-s")
     if spark_tokens != hf_tokens:
         print(f"note: token counts differ by {spark_tokens - hf_tokens:,}")
 
@@ -138,7 +176,12 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/bench_tokenize")
     ap.add_argument("--files-per-group", type=int, default=512,
                     help="tokens.files_per_group: enough groups to keep both cores busy")
+    ap.add_argument("--cold", action="store_true", help="time the stage's first run in a fresh JVM (JIT included)")
+    ap.add_argument("--encoder-only", nargs=2, metavar=("TOKENIZER", "PARQUET"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.encoder_only:
+        encoder_only(*args.encoder_only)
+        return
 
     import logging
 
@@ -150,7 +193,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     run = RunLayout(str(work / "run"))  # bench/run_all.py reuses <work>/run/tokenizer/tokenizer.json
     tok_path = prepare_run(args, run)
-    report(time_stage(run, args.files_per_group), time_datasets(run, tok_path, work / "hf_cache"))
+    report(time_stage(run, args.files_per_group, not args.cold), time_datasets(run, tok_path, work / "hf_cache"),
+           time_encoder(run, tok_path))
 
 
 if __name__ == "__main__":

@@ -285,7 +285,10 @@ class TokensConfig:
     rows_per_file: int = 50000
     # Files are hashed into ceil(files / files_per_group) packing groups; each group is packed
     # on its own, so its remainder is the only loss. Fixed by the input, never by partitioning.
-    files_per_group: int = 4096
+    # A group is one task: 512 gives the default corpus ~23 groups, enough to keep every core
+    # busy (4096 gave 3 groups on 2 cores: one core packed two of them while the other idled),
+    # for ~0.02% of the tokens lost to the groups' remainders.
+    files_per_group: int = 512
     seed: int = 42  # order of files within a group: xxhash64(seed, id)
     eos_token: str = "<|endoftext|>"  # appended after every file
 
