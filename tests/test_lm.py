@@ -608,13 +608,14 @@ def test_export_tokens_form_keeps_a_prefix_and_the_size_limit_holds(run_root, lo
 
 
 def test_spark_xxhash64_matches_spark(spark):
-    from codecorpus.lm.pack import spark_xxhash64
+    from codecorpus.core.xxhash64 import spark_xxhash64
     from pyspark.sql import functions as F
 
-    ids = [0, 1, 7, 123456789, -5, 2**62]
+    ids = [0, 1, 7, 123456789, -5, 2**62, 2**63 - 1, -2**63]
     df = spark.createDataFrame([(i,) for i in ids], "id long")
-    got = [r[0] for r in df.select(F.xxhash64(F.lit(42), F.col("id"))).collect()]
-    assert got == [spark_xxhash64(42, i) for i in ids]
+    for seed in (42, 43, 0, -7, 2**31 - 1):
+        got = [r[0] for r in df.select(F.xxhash64(F.lit(seed), F.col("id"))).collect()]
+        assert got == spark_xxhash64(seed, np.array(ids, np.int64)).tolist(), seed
 
 
 # ---------------------------------------------------------------- the profile table

@@ -39,32 +39,65 @@ def run_root(spark, tmp_path_factory) -> Path:
     return root
 
 
-def _spark_key(seed: int, file_id: int) -> int:
-    """F.xxhash64(F.lit(seed), F.col("id")) recomputed in Python: the int literal's 4 bytes with
-    Spark's seed 42, then the id's 8 bytes seeded with that."""
-    import struct
+def test_sample_is_seeded_and_partition_free(spark, run_root, tmp_path):
+    import numpy as np
+    from codecorpus.core.xxhash64 import spark_xxhash64
 
-    import xxhash
-
-    first = xxhash.xxh64_intdigest(struct.pack("<i", seed), seed=42)
-    h = xxhash.xxh64_intdigest(struct.pack("<q", file_id), seed=first)
-    return h - (1 << 64) if h >= (1 << 63) else h
-
-
-def test_sample_is_seeded_and_partition_free(spark, run_root):
-    df = spark.read.parquet(str(run_root / "dataset" / "train"))
+    train = str(run_root / "dataset" / "train")
+    df = spark.read.parquet(train)
     total = df.where("content <> ''").count()
-    a = list(sample_stream(df.repartition(1), 20, 42, 1000, rows_per_part=7))
-    b = list(sample_stream(df.repartition(5), 20, 42, 1000, rows_per_part=7))
-    assert a == b and len(a) == 20 and max(len(t) for t in a) <= 1000
-    # exactly the 20 non-empty files with the smallest (key, id)
+    df.repartition(1).write.parquet(str(tmp_path / "one"))
+    df.repartition(5).write.parquet(str(tmp_path / "five"))
+    a = list(sample_stream(spark, str(tmp_path / "one"), 20, 42, 1000, str(tmp_path / "s")))
+    b = list(sample_stream(spark, str(tmp_path / "five"), 20, 42, 1000, str(tmp_path / "s"), tasks=3))
+    assert sorted(a) == sorted(b) and len(a) == 20 and max(len(t) for t in a) <= 1000
+    # exactly the 20 non-empty files with the smallest (key, id), cut to 1000 characters
     rows = [r for r in df.collect() if r["content"]]
-    smallest = sorted(rows, key=lambda r: (_spark_key(42, r["id"]), r["id"]))[:20]
+    keys = spark_xxhash64(42, np.array([r["id"] for r in rows], np.int64)).tolist()
+    smallest = [r for _, r in sorted(zip(keys, rows), key=lambda kr: (kr[0], kr[1]["id"]))[:20]]
     assert sorted(a) == sorted(r["content"][:1000] for r in smallest)
-    everything = sample_stream(df, 10_000, 42, 10**6, blob_bytes=50_000)
+    everything = sample_stream(spark, train, 10_000, 42, 10**6, str(tmp_path / "s"))
     texts = list(everything)
     assert len(texts) == total and "" not in texts and everything.files == total  # empty and null skipped
     assert everything.bytes == sum(len(t.encode()) for t in texts)
+    one_file = next(p for p in (tmp_path / "one").iterdir() if p.suffix == ".parquet")
+    assert sorted(sample_stream(spark, str(one_file), 20, 42, 1000, str(tmp_path / "s"))) == sorted(a)  # one file
+    assert not (tmp_path / "s").exists()  # the scratch parts are gone once read
+
+
+def test_sample_moves_the_cut_past_empty_files(spark, tmp_path):
+    import numpy as np
+    from codecorpus.core.xxhash64 import spark_xxhash64
+
+    rows = [(i, "" if i % 4 else f"text {i}") for i in range(400)]  # three in four files are empty
+    spark.createDataFrame(rows, "id long, content string").repartition(3).write.parquet(str(tmp_path / "d"))
+    stream = sample_stream(spark, str(tmp_path / "d"), 30, 7, 100, str(tmp_path / "s"))
+    got = sorted(stream)
+    full = [(k, i, t) for k, (i, t) in zip(spark_xxhash64(7, np.array([i for i, _ in rows])).tolist(), rows) if t]
+    assert got == sorted(t for _, _, t in sorted(full)[:30]) and stream.expected == 30
+    assert sorted(sample_stream(spark, str(tmp_path / "d"), 500, 7, 100, str(tmp_path / "s"))) == sorted(
+        t for _, _, t in full)  # more asked than there are: all of them
+
+
+def test_sample_counts_characters_not_bytes(spark, tmp_path):
+    texts = ["é" * 10 + "x", "日本語" * 5, "ab😀cd" * 3]
+    spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id long, content string").write.parquet(
+        str(tmp_path / "d"))
+    got = sorted(sample_stream(spark, str(tmp_path / "d"), 10, 1, 4, str(tmp_path / "s")))
+    assert got == sorted(t[:4] for t in texts)  # as Spark's substring(content, 1, 4) cuts them
+
+
+def test_sample_input_errors_are_clear(spark, tmp_path):
+    from codecorpus.core.errors import EmptyInput, UserError
+
+    spark.createDataFrame([(1, "x")], "id long, text string").write.parquet(str(tmp_path / "bad"))
+    with pytest.raises(UserError, match="lacks column.*content"):
+        sample_stream(spark, str(tmp_path / "bad"), 5, 1, 10, str(tmp_path / "s"))
+    spark.createDataFrame([(1, "")], "id long, content string").write.parquet(str(tmp_path / "empty"))
+    with pytest.raises(EmptyInput):
+        sample_stream(spark, str(tmp_path / "empty"), 5, 1, 10, str(tmp_path / "s"))
+    with pytest.raises(UserError, match="missing stage output"):
+        sample_stream(spark, str(tmp_path / "nothing"), 5, 1, 10, str(tmp_path / "s"))
 
 
 def test_train_and_eval_stages(spark, run_root, tmp_path, capsys):

@@ -102,6 +102,11 @@ class StageIO:
         self._declared(name)
         return self.layout.tmp_path(self.stage, name)
 
+    def scratch(self, name: str) -> str:
+        """A working folder for this run of the stage (shared by driver and executors like the
+        run root); removed when the stage publishes or is cleared."""
+        return self.layout.scratch_path(self.stage, name)
+
     def final(self, name: str) -> str:
         """Where an output will be once the stage has published it."""
         self._declared(name)

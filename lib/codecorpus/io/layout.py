@@ -83,6 +83,10 @@ class RunLayout:
     def stage_tmp(self, stage: str) -> str:
         return f"{self.root}/{TMP}/{stage}"
 
+    def scratch_path(self, stage: str, name: str) -> str:
+        """A working folder of a running stage, never published (removed with its temporary folder)."""
+        return f"{self.stage_tmp(stage)}/_scratch/{name}"
+
     def tmp_path(self, stage: str, name: str) -> str:
         """Where a running stage writes location `name` before publishing it."""
         folder_of(name)

@@ -9,7 +9,7 @@ tokenizer/ + tokens/meta.json, and the GPU machine packs them here with the same
 - each file's packing group is pmod(xxhash64(seed, id), groups), groups = ceil(files /
   files_per_group), and inside its group files are sorted by (xxhash64(seed + 1, id), id): Spark's
   `F.xxhash64(F.lit(seed), F.col("id"))`, which folds the int literal and then the long id
-  through XXH64 starting from Spark's seed 42;
+  through XXH64 starting from Spark's seed 42 (`core.xxhash64`, vectorised);
 - groups are laid end to end in group order, each group's short tail dropped.
 
 The result is checked against the export's SHA-256 of the run's own tokens/ split (export.json),
@@ -19,34 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import math
-import struct
 
 import numpy as np
 
 from codecorpus.core.errors import UserError
+from codecorpus.core.xxhash64 import spark_xxhash64
 
-SPARK_HASH_SEED = 42  # Spark's default seed of xxhash64(...)
 ENCODE_BATCH = 2048  # files per encode_batch_fast call: enough to keep every core busy
-
-
-def _signed(h: int) -> int:
-    return h - (1 << 64) if h >= 1 << 63 else h
-
-
-def spark_xxhash64(lit: int, value: int) -> int:
-    """Spark's xxhash64(lit(int), long column): XXH64 over the 4-byte int, its hash seeding the
-    XXH64 of the 8-byte long (both little-endian); a signed 64-bit result like Spark's."""
-    import xxhash
-
-    h = xxhash.xxh64_intdigest(struct.pack("<i", lit), seed=SPARK_HASH_SEED)
-    return _signed(xxhash.xxh64_intdigest(struct.pack("<q", value), seed=h))
 
 
 def file_order(ids: np.ndarray, files_total: int, files_per_group: int, seed: int) -> tuple[np.ndarray, int]:
     """Indices of `ids` in the tokens stage's order (by group, then file order), and the group count."""
     groups = max(1, math.ceil(files_total / files_per_group))
-    grp = np.array([spark_xxhash64(seed, int(i)) % groups for i in ids], np.int64)  # Python %: pmod
-    ord_ = np.array([spark_xxhash64(seed + 1, int(i)) for i in ids], np.int64)
+    grp = spark_xxhash64(seed, ids) % groups  # numpy's % takes the divisor's sign: Spark's pmod
+    ord_ = spark_xxhash64(seed + 1, ids)
     return np.lexsort((ids, ord_, grp)), groups
 
 
@@ -63,7 +49,7 @@ def pack_split(folder: str, tokenizer_json: str, meta: dict) -> np.ndarray:
     table = pq.read_table(folder, columns=["id", "content"])
     ids = table.column("id").to_numpy()
     order, groups = file_order(ids, len(ids), meta["files_per_group"], meta["seed"])
-    grp = np.array([spark_xxhash64(meta["seed"], int(i)) % groups for i in ids[order]], np.int64)
+    grp = spark_xxhash64(meta["seed"], ids[order]) % groups
     content = table.column("content").take(pa.array(order))
     tok = backend_from_json(tokenizer_json)
     eos = tok.token_to_id(meta["tokenizer"]["eos_token"])

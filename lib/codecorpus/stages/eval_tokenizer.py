@@ -13,7 +13,6 @@ from codecorpus.core.config import Config
 from codecorpus.core.errors import UserError
 from codecorpus.core.stage import Counts, StageIO
 from codecorpus.io import fs
-from codecorpus.io.parquet import read_parquet
 from codecorpus.tokenizer import metrics
 from codecorpus.tokenizer.judge import Judge, judge_all
 from codecorpus.tokenizer.load import load_tokenizer
@@ -51,8 +50,8 @@ def build(spark, cfg: Config, io: StageIO) -> Counts:
         raise UserError(f"no trained tokenizer at {ours}: run train_tokenizer first")
     judges = [Judge(OURS, load_tokenizer(ours), ours)]
     judges += [Judge(name, load_tokenizer(path), path) for name, path in baseline_specs(tc.baselines)]
-    df = read_parquet(spark, io.input("dataset.valid"))
-    stream = sample_or_skip(df, tc.eval_files, tc.seed, tc.max_chars_per_file, label=NAME)
+    stream = sample_or_skip(spark, io.input("dataset.valid"), tc.eval_files, tc.seed, tc.max_chars_per_file, io.scratch("sample"),
+                            label=NAME)
     started = time.time()
     results = judge_all(judges, text_batches(stream))
     data = {

@@ -10,7 +10,6 @@ import time
 
 from codecorpus.core.config import Config
 from codecorpus.core.stage import Counts, StageIO
-from codecorpus.io.parquet import read_parquet
 from codecorpus.tokenizer.load import load_tokenizer
 from codecorpus.tokenizer.sample import peak_rss_mb, sample_or_skip
 from codecorpus.tokenizer.train import save, train_from_base, train_from_texts
@@ -23,8 +22,7 @@ NAME = "train_tokenizer"
 def build(spark, cfg: Config, io: StageIO) -> Counts:
     tc = cfg.tokenizer
     source = tc.train_input or io.input("dataset.train")
-    df = read_parquet(spark, source)
-    stream = sample_or_skip(df, tc.n_examples, tc.seed, tc.max_chars_per_file, label=NAME)
+    stream = sample_or_skip(spark, source, tc.n_examples, tc.seed, tc.max_chars_per_file, io.scratch("sample"), label=NAME)
     started = time.time()
     if tc.base:
         base = load_tokenizer(tc.base, allow_hub=True)
