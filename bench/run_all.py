@@ -267,8 +267,9 @@ def combine(results: list[dict]) -> dict:
     """One result from several run_all result files of the same day (stages merged, later wins)."""
     out = dict(results[0], stages={}, errors={})
     for i, r in enumerate(results):
-        for name, row in r["stages"].items():  # the same stage at another size: both rows kept
-            out["stages"][name if name not in out["stages"] else f"{name}@{i}"] = row
+        for name, row in r["stages"].items():  # re-measured: the later row; at another size: both kept
+            same = name in out["stages"] and out["stages"][name].get("data") == row.get("data")
+            out["stages"][name if name not in out["stages"] or same else f"{name}@{i}"] = row
         out["errors"] = {k: v for k, v in {**out["errors"], **r.get("errors", {})}.items() if k not in out["stages"]}
     if len(results) > 1:
         out["command"] = "; ".join(r["command"] for r in results)
