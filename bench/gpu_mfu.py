@@ -44,6 +44,10 @@ VARIANTS = {
     "eager": ["lm.compile=false"],
     "bf16res": ["lm.bf16_residual=true", "lm.contiguous_qkv=true"],
     "bf16res_strided": ["lm.bf16_residual=true", "lm.contiguous_qkv=false"],
+    "autotune": ["lm.compile_mode=max-autotune-no-cudagraphs"],
+    "autotune_cg": ["lm.compile_mode=max-autotune"],
+    "cudagraphs": ["lm.compile_mode=reduce-overhead"],
+    "mb96": ["lm.micro_batch_size=96"],
 }
 
 

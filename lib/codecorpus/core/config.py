@@ -390,6 +390,10 @@ class LmConfig:
     # torch.compile doubles small's training throughput on an H200 (GPT2LMHeadModel: 239k -> 477k
     # tokens/s for ~20 s of compilation; docs/gpu-run.md)
     compile: bool = True
+    # torch.compile's mode: "default", "max-autotune-no-cudagraphs" (Inductor times Triton GEMM
+    # templates against cuBLAS and may fuse epilogues into them), "max-autotune" (that plus CUDA
+    # graphs) or "reduce-overhead" (CUDA graphs only); bench/gpu_mfu.py measures each
+    compile_mode: str = "default"
     # torch.profiler over profile_steps optimizer steps from step profile_at (0 = off): the
     # kernel-time table in train_summary.json; that log interval is left out of the steady figure
     profile_at: int = 0
@@ -419,6 +423,8 @@ class LmConfig:
         _one_of("lm.dtype", self.dtype, ("auto", "bf16", "fp32"))
         _one_of("lm.model", self.model, ("compact", "hf"))
         _one_of("lm.sdpa_backend", self.sdpa_backend, ("auto", "cudnn", "flash", "efficient", "math"))
+        _one_of("lm.compile_mode", self.compile_mode,
+                ("default", "max-autotune-no-cudagraphs", "max-autotune", "reduce-overhead"))
         _one_of("lm.loss", self.loss, ("torch", "liger"))
         if self.loss == "liger" and self.model != "compact":
             raise ConfigError("lm.loss = 'liger' needs lm.model = 'compact'")

@@ -118,10 +118,11 @@ def compiled_loss(model, cfg: LmConfig):
 
     if not cfg.compile:
         return lambda x: loss_of(model, x)
+    mode = None if cfg.compile_mode == "default" else cfg.compile_mode
     if cfg.model == "compact" and cfg.loss == "liger":
-        body = torch.compile(lambda x: model.hidden(x)[:, :-1])
+        body = torch.compile(lambda x: model.hidden(x)[:, :-1], mode=mode)
         return lambda x: model.head_loss(body(x), x[:, 1:])
-    step_model = torch.compile(model)
+    step_model = torch.compile(model, mode=mode)
     return lambda x: loss_of(step_model, x)
 
 
