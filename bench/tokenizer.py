@@ -1,6 +1,6 @@
 """Wall time and peak memory of train_tokenizer's way (a seeded sample read by Spark's executors
-with pyarrow, streamed to the driver in Arrow blobs, trained as it arrives; timed after an
-untimed warm-up job unless --cold) next to what a user would write: read the
+with pyarrow into Arrow IPC scratch files the driver streams, trained as it arrives; timed after two
+untimed trivial warm-up jobs unless --cold) next to what a user would write: read the
 Parquet with pyarrow, pick the same files, hold all their text in a Python list, train with
 bare `tokenizers`. Same files, same trainer settings, one run; each measurement in a fresh
 child process so its peak RSS is its own.
