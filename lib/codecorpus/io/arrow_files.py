@@ -1,6 +1,8 @@
 """Files written with pyarrow inside executors: Parquet outputs whose types Spark cannot write
 itself (unsigned integers: Spark has none, so uint16 token ids are written here) and Arrow IPC
-staging files that a later task reads back in slices, memory-mapped.
+staging files that a later task reads back in slices, memory-mapped. Also Parquet read with
+pyarrow by row group (`row_groups`, `read_row_groups`), for tasks that share out a stage
+output's row groups themselves instead of going through Spark's reader.
 
 The run root is a local or shared POSIX path (see `fs`). Each file is written under a hidden
 temporary name and renamed into place when complete, so a retried or speculative task rewrites
@@ -116,3 +118,43 @@ def read_arrow_slice(path: str, start: int, stop: int) -> pa.Table:
     (The returned buffers keep the mapping alive.)"""
     table = pa.ipc.open_file(pa.memory_map(fs.local_path(path), "r")).read_all()
     return table.slice(start, stop - start)
+
+
+def row_groups(source: str, columns: list[str]) -> list[tuple[str, int]]:
+    """(file, row group) of every non-empty row group of the visible Parquet files of a folder
+    (or the one file), files sorted by path; each file must have `columns`."""
+    from codecorpus.core.errors import UserError
+    from codecorpus.io import uri
+    from codecorpus.io.parquet import missing_output
+
+    found = uri.kind(source)
+    if found == "missing":
+        raise missing_output(source)
+    if found == "file":
+        files = [uri.file_entry(source).uri]
+    else:
+        files = [e.uri for e in uri.walk(source) if not uri.is_hidden(e.relative) and e.uri.endswith(".parquet")]
+    units = []
+    for name in files:
+        loc = uri.resolve(name)
+        with loc.fs.open_input_file(loc.path) as f:
+            meta = pq.read_metadata(f)
+        missing = [c for c in columns if c not in meta.schema.names]
+        if missing:
+            raise UserError(f"{name} lacks column(s) {', '.join(missing)}; it has {', '.join(meta.schema.names)}")
+        units += [(name, g) for g in range(meta.num_row_groups) if meta.row_group(g).num_rows]
+    return units
+
+
+def read_row_groups(units: list[tuple[str, int]], columns: list[str], batch_rows: int):
+    """Record batches of `columns` of these (file, row group) units, `batch_rows` rows at a time
+    (bounded memory); each file is opened once."""
+    import itertools
+
+    from codecorpus.io import uri
+
+    for name, group in itertools.groupby(units, key=lambda u: u[0]):
+        loc = uri.resolve(name)
+        with loc.fs.open_input_file(loc.path) as f:
+            yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=columns,
+                                                      row_groups=[g for _, g in group])

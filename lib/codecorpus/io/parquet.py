@@ -23,9 +23,14 @@ def write_empty(spark: SparkSession, schema, path: str) -> None:
     spark.createDataFrame([], schema).coalesce(1).write.mode("overwrite").parquet(path)
 
 
-def read_parquet(spark: SparkSession, path: str) -> DataFrame:
+def missing_output(path: str):
+    """The one error for a stage output that is not there (Spark's reader or pyarrow's)."""
     from codecorpus.core.errors import UserError
 
+    return UserError(f"missing stage output {path}: run the stage that makes it first")
+
+
+def read_parquet(spark: SparkSession, path: str) -> DataFrame:
     if not fs.exists(path):
-        raise UserError(f"missing stage output {path}: run the stage that makes it first")
+        raise missing_output(path)
     return spark.read.parquet(path)

@@ -50,8 +50,8 @@ def build(spark, cfg: Config, io: StageIO) -> Counts:
         raise UserError(f"no trained tokenizer at {ours}: run train_tokenizer first")
     judges = [Judge(OURS, load_tokenizer(ours), ours)]
     judges += [Judge(name, load_tokenizer(path), path) for name, path in baseline_specs(tc.baselines)]
-    stream = sample_or_skip(spark, io.input("dataset.valid"), tc.eval_files, tc.seed, tc.max_chars_per_file, io.scratch("sample"),
-                            label=NAME)
+    stream = sample_or_skip(spark, io.input("dataset.valid"), tc.eval_files, tc.seed, tc.max_chars_per_file,
+                            io.scratch("sample"), label=NAME)
     started = time.time()
     results = judge_all(judges, text_batches(stream))
     data = {

@@ -22,7 +22,8 @@ NAME = "train_tokenizer"
 def build(spark, cfg: Config, io: StageIO) -> Counts:
     tc = cfg.tokenizer
     source = tc.train_input or io.input("dataset.train")
-    stream = sample_or_skip(spark, source, tc.n_examples, tc.seed, tc.max_chars_per_file, io.scratch("sample"), label=NAME)
+    stream = sample_or_skip(spark, source, tc.n_examples, tc.seed, tc.max_chars_per_file, io.scratch("sample"),
+                            label=NAME)
     started = time.time()
     if tc.base:
         base = load_tokenizer(tc.base, allow_hub=True)

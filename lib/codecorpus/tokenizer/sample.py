@@ -2,9 +2,9 @@
 
 The sample is the `n` non-empty files with the smallest `(xxhash64(seed, id), id)`: a fixed set
 for a given input, seed and n, whatever the partitioning. Executors read the input's Parquet
-files themselves (pyarrow through `io.uri`) rather than through Spark's reader: Spark would
-decode every file's content into JVM rows, test its length there and hand the chosen texts to
-Python again, which cost more CPU than the trainer's own reading of them (docs/PERFORMANCE.md).
+files themselves (`io.arrow_files`: pyarrow through `io.uri`) rather than through Spark's
+reader: Spark would decode every file's content into JVM rows, test its length there and hand
+the chosen texts to Python again, which cost more CPU than the trainer's own reading of them (docs/PERFORMANCE.md).
 Keys are Spark's `xxhash64(lit(seed), id)` over whole id arrays (`core.xxhash64`).
 
 1. Ranks: every task reads the `id` column of its files (8 bytes a file) and emits `(key, id)`;
@@ -54,49 +54,6 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def parquet_units(source: str) -> list[tuple[str, int]]:
-    """(file, row group) of every row group of the visible Parquet files of a folder (or the one
-    file), files sorted by path: the units tasks share out, so a dataset of one big file still
-    reads in parallel. Checks the columns."""
-    import pyarrow.parquet as pq
-
-    from codecorpus.io import uri
-
-    found = uri.kind(source)
-    if found == "missing":
-        raise UserError(f"missing stage output {source}: run the stage that makes it first")
-    if found == "file":
-        files = [uri.file_entry(source).uri]
-    else:
-        files = [e.uri for e in uri.walk(source) if not uri.is_hidden(e.relative) and e.uri.endswith(".parquet")]
-    units = []
-    for name in files:
-        loc = uri.resolve(name)
-        with loc.fs.open_input_file(loc.path) as f:
-            meta = pq.read_metadata(f)
-        missing = [c for c in COLUMNS if c not in meta.schema.names]
-        if missing:
-            raise UserError(f"sample input {name} lacks column(s) {', '.join(missing)}; "
-                            f"it has {', '.join(meta.schema.names)}")
-        units += [(name, g) for g in range(meta.num_row_groups) if meta.row_group(g).num_rows]
-    return units
-
-
-def _batches(units: list[tuple[str, int]], columns: list[str]):
-    """Record batches of the units' `columns`, READ_ROWS rows at a time; each file opened once."""
-    import itertools
-
-    import pyarrow.parquet as pq
-
-    from codecorpus.io import uri
-
-    for name, group in itertools.groupby(units, key=lambda u: u[0]):
-        loc = uri.resolve(name)
-        with loc.fs.open_input_file(loc.path) as f:
-            yield from pq.ParquetFile(f).iter_batches(batch_size=READ_ROWS, columns=columns,
-                                                      row_groups=[g for _, g in group])
-
-
 def _keys(ids, seed: int):
     """(keys, ids) as int64 numpy arrays for the non-null ids of an Arrow array."""
     import numpy as np
@@ -132,8 +89,10 @@ def _rank_pass(units: list[tuple[str, int]], tasks: int, seed: int):
     def keys(batches):
         import pyarrow as pa
 
+        from codecorpus.io.arrow_files import read_row_groups
+
         for _, mine in assign(batches):
-            for batch in _batches(mine, ["id"]):
+            for batch in read_row_groups(mine, ["id"], READ_ROWS):
                 k, ids = _keys(batch.column(0), seed)
                 yield pa.RecordBatch.from_arrays([pa.array(k), pa.array(ids)], names=["_key", "id"])
     return keys
@@ -150,12 +109,13 @@ def _text_pass(units: list[tuple[str, int]], tasks: int, seed: int, max_chars: i
         import pyarrow.compute as pc
 
         from codecorpus.io import fs
+        from codecorpus.io.arrow_files import read_row_groups
 
         schema = pa.schema([("content", pa.string())])
         for task, mine in assign(batches):
             path, written = f"{folder}/r{round_:03d}-t{task:05d}.arrow", 0
             with fs.AtomicFile(path) as out, pa.ipc.new_stream(out.tmp, schema) as writer:
-                for batch in _batches(mine, COLUMNS):
+                for batch in read_row_groups(mine, COLUMNS, READ_ROWS):
                     batch = batch.filter(pc.is_valid(batch.column(0)))
                     k, ids = _keys(batch.column(0), seed)
                     content = batch.column(1)
@@ -245,7 +205,12 @@ def sample_stream(spark, source: str, n: int, seed: int, max_chars: int, scratch
 
     if n <= 0:
         raise UserError(f"sample size must be positive, not {n}")
-    units = parquet_units(source)
+    from codecorpus.io.arrow_files import row_groups
+
+    try:
+        units = row_groups(source, COLUMNS)
+    except UserError as exc:
+        raise UserError(f"sample input: {exc}") from None
     tasks = max(1, min(len(units), tasks or TASKS_PER_CORE * spark.sparkContext.defaultParallelism))
     fs.remove(scratch)
     keys = spark.range(tasks, numPartitions=tasks).mapInArrow(_rank_pass(units, tasks, seed), "_key long, id long")
