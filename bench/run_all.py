@@ -227,6 +227,8 @@ def bench_tokenizer(a, corpus, shards, work) -> dict:
 TOKENIZE_OURS = re.compile(r"spark tokenize stage.*?: ([\d,]+) tokens in ([\d.]+)s.*?; ([\d.]+) CPU-s")
 TOKENIZE_PEER = re.compile(r"datasets\.map.*?: ([\d,]+) tokens in ([\d.]+)s.*?; ([\d.]+) CPU-s")
 TOKENIZE_ENCODER = re.compile(r"encoder alone.*?: ([\d,]+) tokens in ([\d.]+)s; ([\d.]+) CPU-s")
+TOKENIZE_TIKTOKEN = re.compile(r"tiktoken encoder alone.*?: ([\d,]+) tokens in ([\d.]+)s; ([\d.]+) CPU-s")
+TOKENIZE_AGREE = re.compile(r"encoders agree: (True|False) \((\d+) of ([\d,]+) files differ\)")
 
 
 def bench_tokenize(a, corpus, shards, work) -> dict:
@@ -247,6 +249,11 @@ def bench_tokenize(a, corpus, shards, work) -> dict:
         e = TOKENIZE_ENCODER.search(stdout)
         if e:
             runs[-1].update(encoder_s=float(e[2]), encoder_cpu_s=float(e[3]))
+        t, g = TOKENIZE_TIKTOKEN.search(stdout), TOKENIZE_AGREE.search(stdout)
+        if t:
+            runs[-1].update(tiktoken_s=float(t[2]), tiktoken_cpu_s=float(t[3]))
+        if g:
+            runs[-1].update(encoders_agree=g[1] == "True", files_differing=int(g[2]))
     ratios = [round((r["ours_tokens"] / r["ours_s"]) / (r["peer_tokens"] / r["peer_s"]), 2) for r in runs]
     cpu_ratios = [round((r["ours_tokens"] / r["ours_cpu_s"]) / (r["peer_tokens"] / r["peer_cpu_s"]), 2) for r in runs]
     return {"stage": "tokenize + pack", "ours": f"{med([r['ours_tokens'] / r['ours_s'] for r in runs]) / 1e6:.3f}M tok/s",

@@ -7,7 +7,9 @@ one run.
 The text is the first --shards shards of data/corpus (parsed with the ingest parser). Without
 --tokenizer, a byte-level BPE (32,768 tokens, <|endoftext|>) is trained on that text first
 (not timed). The Spark figure includes everything the stage does (Spark scheduling, packing,
-writing uint16 Parquet shards); the datasets figure is tokenization into its Arrow cache only.
+writing uint16 Parquet shards; its encoder is tiktoken, which gives the tokenizer's own ids); the
+datasets figure is tokenization into its Arrow cache only. Each engine is also timed alone, and
+their ids compared file by file.
 """
 from __future__ import annotations
 
@@ -118,9 +120,10 @@ def time_datasets(run, tok_path: Path, cache: Path) -> tuple[int, float, float]:
     return sum(len(ids) for ids in out["input_ids"]) + ds.num_rows, seconds, cpu  # + <|endoftext|> per file
 
 
-def time_encoder(run, tok_path: Path) -> tuple[int, float, float]:
-    """The floor both sides stand on: the same encoder over the same texts with its own threads
-    (`encode_batch_fast`, batches of 256), nothing read or written while timed. In a fresh
+def time_encoder(run, tok_path: Path) -> dict:
+    """The floor under each side: each engine alone over the same texts with its own threads
+    (batches of 256), nothing read or written while timed; `tokenizers` (what datasets.map runs)
+    and tiktoken (what our stage runs), and whether their ids agree file by file. In a fresh
     process with its threads on: datasets.map(num_proc) sets TOKENIZERS_PARALLELISM=false in
     this process's environment, which would make the floor single-threaded."""
     import json
@@ -129,27 +132,34 @@ def time_encoder(run, tok_path: Path) -> tuple[int, float, float]:
     done = subprocess.run([sys.executable, __file__, "--encoder-only", str(tok_path),
                            f"{run.path('dataset.train')}/part-0.parquet"], capture_output=True, text=True, check=True,
                           env=dict(os.environ, TOKENIZERS_PARALLELISM="true"))
-    r = json.loads(done.stdout.strip().splitlines()[-1])
-    return r["tokens"], r["seconds"], r["cpu_seconds"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def encoder_only(tok_path: str, parquet: str) -> None:
     import json
 
+    import numpy as np
     import pyarrow.parquet as pq
-    from tokenizers import Tokenizer
+    from codecorpus.tokenizer.encoder import encoder_for
 
     texts = pq.read_table(parquet, columns=["content"]).column("content").to_pylist()
-    tok = Tokenizer.from_file(tok_path)
-    t0, c0, tokens = time.perf_counter(), tree_cpu_seconds(), 0
-    for i in range(0, len(texts), 256):
-        tokens += sum(len(e.ids) for e in tok.encode_batch_fast(texts[i:i + 256], add_special_tokens=False))
-    print(json.dumps({"tokens": tokens + len(texts),  # + <|endoftext|> per file, as the others count
-                      "seconds": time.perf_counter() - t0, "cpu_seconds": tree_cpu_seconds() - c0}))
+    tok_json = Path(tok_path).read_text(encoding="utf-8")
+    out: dict = {}
+    ids = {}
+    for engine in ("tokenizers", "tiktoken"):
+        enc = encoder_for(tok_json, engine, threads=os.cpu_count() or 1)
+        t0, c0, got = time.perf_counter(), tree_cpu_seconds(), []
+        for i in range(0, len(texts), 256):
+            got += enc.encode(texts[i:i + 256])
+        out[engine] = {"tokens": sum(map(len, got)) + len(texts),  # + <|endoftext|> per file, as the others count
+                       "seconds": time.perf_counter() - t0, "cpu_seconds": tree_cpu_seconds() - c0}
+        ids[engine] = got
+    out["files_differing"] = sum(1 for a, b in zip(ids["tokenizers"], ids["tiktoken"]) if not np.array_equal(a, b))
+    out["files"] = len(texts)
+    print(json.dumps(out))
 
 
-def report(ours: tuple[int, float, float], theirs: tuple[int, float, float],
-           encoder: tuple[int, float, float] | None = None) -> None:
+def report(ours: tuple[int, float, float], theirs: tuple[int, float, float], encoder: dict | None = None) -> None:
     """The lines bench/run_all.py parses: keep their wording."""
     (spark_tokens, spark_s, spark_cpu), (hf_tokens, hf_s, hf_cpu) = ours, theirs
     spark_rate, hf_rate = spark_tokens / spark_s, hf_tokens / hf_s
@@ -163,8 +173,12 @@ def report(ours: tuple[int, float, float], theirs: tuple[int, float, float],
     print(f"ratio spark/datasets: {spark_rate / hf_rate:.2f}x tokens/s (wall), "
           f"{(spark_tokens / spark_cpu) / (hf_tokens / hf_cpu):.2f}x tokens per CPU-second")
     if encoder:
-        enc_tokens, enc_s, enc_cpu = encoder
-        print(f"encoder alone (encode_batch_fast, no I/O): {enc_tokens:,} tokens in {enc_s:.1f}s; {enc_cpu:.1f} CPU-s")
+        for engine, label in (("tokenizers", "encoder alone (tokenizers encode_batch_fast, no I/O)"),
+                              ("tiktoken", "tiktoken encoder alone (ours, no I/O)")):
+            e = encoder[engine]
+            print(f"{label}: {e['tokens']:,} tokens in {e['seconds']:.1f}s; {e['cpu_seconds']:.1f} CPU-s")
+        print(f"encoders agree: {encoder['files_differing'] == 0} ({encoder['files_differing']} of "
+              f"{encoder['files']:,} files differ)")
     if spark_tokens != hf_tokens:
         print(f"note: token counts differ by {spark_tokens - hf_tokens:,}")
 

@@ -201,6 +201,16 @@ def test_output_does_not_depend_on_input_partitioning(spark, dropped_run, tmp_pa
     assert a["splits"] == b["splits"]
 
 
+def test_both_encoders_write_the_same_sequences(spark, dropped_run, tmp_path, tokenizer_path):
+    """The default run took tiktoken (checked in its meta); the reference engine writes the same files."""
+    write_dataset(spark, tmp_path, FILES, partitions=2)
+    run(spark, tmp_path, tokenizer_path, **{"tokens.encoder": "tokenizers"})
+    engines = [fs.read_json(str(r / "tokens" / "meta.json"))["tokenizer"]["encoder"] for r in (dropped_run, tmp_path)]
+    assert engines == ["tiktoken", "tokenizers"]
+    for split in ("train", "valid"):
+        assert np.array_equal(read_ids(tmp_path, split), read_ids(dropped_run, split))
+
+
 def test_packed_dataset_gives_long_tensors_of_seq_length(dropped_run):
     import pickle
 
@@ -333,6 +343,8 @@ def test_pack_config_is_validated():
         Config().replace(**{"tokens.remainder": "keep"})
     with pytest.raises(ConfigError, match="files_per_group"):
         Config().replace(**{"tokens.files_per_group": 0})
+    with pytest.raises(ConfigError, match="tokens.encoder"):
+        Config().replace(**{"tokens.encoder": "fastest"})
 
 
 def test_row_groups_have_the_target_size_and_are_read_across(tmp_path):

@@ -291,9 +291,14 @@ class TokensConfig:
     files_per_group: int = 512
     seed: int = 42  # order of files within a group: xxhash64(seed, id)
     eos_token: str = "<|endoftext|>"  # appended after every file
+    # Which engine turns texts into ids (same ids either way): "auto" = tiktoken where it runs
+    # the tokenizer exactly (a trained byte-level BPE), else tokenizers; "tiktoken" refuses
+    # what it cannot run exactly; "tokenizers" is the reference.
+    encoder: str = "auto"
 
     def __post_init__(self) -> None:
         _one_of("tokens.remainder", self.remainder, ("drop", "pad"))
+        _one_of("tokens.encoder", self.encoder, ("auto", "tiktoken", "tokenizers"))
         if self.seq_length < 2:
             raise ConfigError("tokens.seq_length must be at least 2")
         if self.rows_per_file < 1:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 
 import numpy as np
 
 from codecorpus.core.errors import UserError
 from codecorpus.core.xxhash64 import spark_xxhash64
 
-ENCODE_BATCH = 2048  # files per encode_batch_fast call: enough to keep every core busy
+ENCODE_BATCH = 2048  # files per encode call: enough to keep every core busy
 
 
 def file_order(ids: np.ndarray, files_total: int, files_per_group: int, seed: int) -> tuple[np.ndarray, int]:
@@ -41,6 +42,7 @@ def pack_split(folder: str, tokenizer_json: str, meta: dict) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from codecorpus.tokenizer.encoder import encoder_for
     from codecorpus.tokenizer.load import backend_from_json
     from codecorpus.tokens.packer import GroupPacker, encode_contents
 
@@ -51,15 +53,16 @@ def pack_split(folder: str, tokenizer_json: str, meta: dict) -> np.ndarray:
     order, groups = file_order(ids, len(ids), meta["files_per_group"], meta["seed"])
     grp = spark_xxhash64(meta["seed"], ids[order]) % groups
     content = table.column("content").take(pa.array(order))
-    tok = backend_from_json(tokenizer_json)
-    eos = tok.token_to_id(meta["tokenizer"]["eos_token"])
+    eos = backend_from_json(tokenizer_json).token_to_id(meta["tokenizer"]["eos_token"])
+    # tiktoken where installed and exact, else tokenizers: the same ids (the digest check says so).
+    encoder = encoder_for(tokenizer_json, "auto", threads=os.cpu_count() or 1)
     out: list[np.ndarray] = []
     for g in range(groups):
         sel = np.flatnonzero(grp == g)
         packer = GroupPacker(meta["seq_length"], eos, pad=False)
         for start in range(0, len(sel), ENCODE_BATCH):
             chunk = content.take(pa.array(sel[start:start + ENCODE_BATCH])).combine_chunks()
-            encoded, chars = encode_contents(tok, chunk)
+            encoded, chars = encode_contents(encoder, chunk)
             out.append(packer.add(encoded, int(chars.sum())))
         packer.finish()  # the group's short tail is dropped, as the stage does
     return np.concatenate(out) if out else np.empty((0, meta["seq_length"]), np.int64)

@@ -6,8 +6,9 @@ Per split:
 1. Each file is hashed into one of `ceil(files / tokens.files_per_group)` packing groups, and
    ordered inside its group by a seeded hash of its id. A group is the unit of packing, so the
    output depends on the input rows and the config only, never on how Spark partitions them.
-2. `mapInArrow`, one group per task: the tokenizer (a broadcast of tokenizer.json, built once per
-   worker) encodes each Arrow batch; the packer cuts the stream into rows of exactly
+2. `mapInArrow`, one group per task: the encoder (`tokenizer.encoder`: tiktoken where it gives
+   exactly the tokenizer's ids, else `tokenizers`; built once per worker from a broadcast of
+   tokenizer.json) encodes each Arrow batch; the packer cuts the stream into rows of exactly
    `tokens.seq_length` tokens, staged in one Arrow file per group; the task returns statistics.
 3. The driver lays the groups end to end and cuts them into shards of exactly
    `tokens.rows_per_file` rows; one task per shard copies its slices of the staging files into a
@@ -38,6 +39,7 @@ from codecorpus.core.stage import Counts, StageIO
 from codecorpus.io import fs
 from codecorpus.io.layout import SPLITS, split_location
 from codecorpus.io.parquet import read_parquet
+from codecorpus.tokenizer.encoder import encoder_for
 from codecorpus.tokenizer.load import backend_from_json, tokenizer_json
 from codecorpus.tokens import packer
 from codecorpus.tokens.staging import GroupStager, shard_name, write_empty_shard, write_shard
@@ -49,18 +51,19 @@ STATS_SCHEMA = pa.schema([("grp", pa.int32()), ("stats", pa.string())])
 WRITTEN_SCHEMA = pa.schema([("shard", pa.int32()), ("rows", pa.int64())])
 
 
-def pack_batches(batches: Iterator[pa.RecordBatch], *, tokenizer_json, eos_token: str, seq_length: int,
-                 pad: bool, dtype: str, staging: str) -> Iterator[pa.RecordBatch]:
+def pack_batches(batches: Iterator[pa.RecordBatch], *, tokenizer_json, engine: str, eos_id: int,
+                 seq_length: int, pad: bool, dtype: str, staging: str) -> Iterator[pa.RecordBatch]:
     """mapInArrow body. In: (grp, content) sorted by group, then file order. Each group's rows
     go to its Arrow staging file; out: one (grp, stats JSON) row per group."""
-    # A broadcast on an executor, the plain text when called directly.
-    tok = backend_from_json(getattr(tokenizer_json, "value", tokenizer_json))
-    stager = GroupStager(staging, seq_length, tok.token_to_id(eos_token), pad, dtype)
+    # A broadcast on an executor, the plain text when called directly. One thread: every core
+    # already runs a task.
+    encoder = encoder_for(getattr(tokenizer_json, "value", tokenizer_json), engine, threads=1)
+    stager = GroupStager(staging, seq_length, eos_id, pad, dtype)
     try:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            ids, chars = packer.encode_contents(tok, batch.column("content"))
+            ids, chars = packer.encode_contents(encoder, batch.column("content"))
             groups = batch.column("grp").to_numpy(zero_copy_only=False)
             for done in stager.add_batch(groups, ids, chars):
                 yield _stats_batch(*done)
@@ -81,15 +84,15 @@ def assign_groups(df: DataFrame, groups: int, seed: int) -> DataFrame:
               .withColumn("ord", F.xxhash64(F.lit(seed + 1), F.col("id"))))
 
 
-def pack_groups(df: DataFrame, groups: int, pc: TokensConfig, *, tokenizer_json, dtype: str,
-                staging: str) -> DataFrame:
+def pack_groups(df: DataFrame, groups: int, pc: TokensConfig, *, tokenizer_json, engine: str, eos_id: int,
+                dtype: str, staging: str) -> DataFrame:
     """Files (id, content) -> one (grp, stats) row per packing group, one task per group; the
     packed rows land in `staging` (one Arrow file per group)."""
     ordered = (assign_groups(df.select("id", "content"), groups, pc.seed)
                .repartitionById(groups, "grp")
                .sortWithinPartitions("grp", "ord", "id")
                .select("grp", "content"))
-    opts = {"tokenizer_json": tokenizer_json, "eos_token": pc.eos_token, "seq_length": pc.seq_length,
+    opts = {"tokenizer_json": tokenizer_json, "engine": engine, "eos_id": eos_id, "seq_length": pc.seq_length,
             "pad": pc.remainder == "pad", "dtype": dtype, "staging": fs.local_path(staging)}
     return ordered.mapInArrow(lambda it: pack_batches(it, **opts), "grp INT, stats STRING")
 
@@ -127,15 +130,16 @@ def write_split(spark: SparkSession, sequences_per_group: dict[int, int], stagin
     return len(plan)
 
 
-def pack_split(spark: SparkSession, df: DataFrame, pc: TokensConfig, *, tokenizer_json, dtype: str,
-               folder: str, staging: str) -> dict:
+def pack_split(spark: SparkSession, df: DataFrame, pc: TokensConfig, *, tokenizer_json, engine: str,
+               eos_id: int, dtype: str, folder: str, staging: str) -> dict:
     """Tokenize, pack and write one split; returns its statistics."""
     started = time.perf_counter()
     files = df.count()
     groups = max(1, math.ceil(files / pc.files_per_group))
     fs.makedirs(staging)
     per_group = {r["grp"]: json.loads(r["stats"]) for r in
-                 pack_groups(df, groups, pc, tokenizer_json=tokenizer_json, dtype=dtype, staging=staging).collect()}
+                 pack_groups(df, groups, pc, tokenizer_json=tokenizer_json, engine=engine, eos_id=eos_id,
+                             dtype=dtype, staging=staging).collect()}
     packed_at = time.perf_counter()
     stats = packer.sum_stats([per_group[g] for g in sorted(per_group)])
     if stats["files"] != files:
@@ -174,14 +178,18 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
         raise UserError(f"tokenizer {tok_path} has no {pc.eos_token!r} token (set tokens.eos_token)")
     vocab_size = tok.get_vocab_size(with_added_tokens=True)
     dtype = packer.ids_dtype(vocab_size)
+    # Decided once on the driver (a refusal is one line before any task starts); the executors
+    # build the same engine.
+    engine = encoder_for(tok_json, pc.encoder).engine
+    log.info("[tokens] encoder: %s", engine)
     shipped = spark.sparkContext.broadcast(tok_json)  # once per executor, not once per task
     splits = {}
     try:
         for split in SPLITS:
             df = read_parquet(spark, io.input(split_location("dataset", split)))
             folder = io.output(split_location("tokens", split))
-            s = splits[split] = pack_split(spark, df, pc, tokenizer_json=shipped, dtype=dtype, folder=folder,
-                                           staging=f"{folder}_staging")
+            s = splits[split] = pack_split(spark, df, pc, tokenizer_json=shipped, engine=engine, eos_id=eos_id,
+                                           dtype=dtype, folder=folder, staging=f"{folder}_staging")
             log.info("[tokens] %s: %s files -> %s sequences of %d (%s tokens, %s dropped)", split,
                      f"{s['files']:,}", f"{s['sequences']:,}", pc.seq_length, f"{s['tokens']:,}",
                      f"{s['tokens_dropped']:,}")
@@ -189,7 +197,7 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
         shipped.destroy()
     digest = hashlib.sha256(tok_json.encode("utf-8")).hexdigest()  # names the tokenizer in meta and marker
     meta = tokens_meta(pc, {"file": tok_path, "sha256": digest, "vocab_size": vocab_size,
-                            "eos_token": pc.eos_token, "eos_id": eos_id}, dtype, splits)
+                            "eos_token": pc.eos_token, "eos_id": eos_id, "encoder": engine}, dtype, splits)
     fs.write_json_atomic(io.output("tokens.meta"), meta)
     total = packer.sum_stats(list(splits.values()))
     dropped = {k: v for k, v in (("tail", total["files_tail"]), ("null_content", total["files_null"])) if v}

@@ -32,12 +32,12 @@ def file_length_histogram(lengths: np.ndarray) -> np.ndarray:
     return np.bincount(bins, minlength=len(HIST_EDGES)).astype(np.int64)
 
 
-def encode_contents(tok, content: pa.Array) -> tuple[list[np.ndarray | None], np.ndarray]:
+def encode_contents(encoder, content: pa.Array) -> tuple[list[np.ndarray | None], np.ndarray]:
     """Token ids of each file (None for a file without content) and its length in characters.
-    `tok` is a `tokenizers.Tokenizer`; one batch call encodes all present files."""
+    `encoder` is a `tokenizer.encoder` engine; one batch call encodes all present files."""
     texts = content.to_pylist()
-    encoded = iter(tok.encode_batch_fast([t for t in texts if t is not None], add_special_tokens=False))
-    ids = [np.asarray(next(encoded).ids, np.int64) if t is not None else None for t in texts]
+    encoded = iter(encoder.encode([t for t in texts if t is not None]))
+    ids = [next(encoded) if t is not None else None for t in texts]
     chars = pc.fill_null(pc.utf8_length(content), 0).to_numpy(zero_copy_only=False)
     return ids, chars
 
