@@ -37,8 +37,9 @@ def file_order(ids: np.ndarray, files_total: int, files_per_group: int, seed: in
     return np.lexsort((ids, ord_, grp)), groups
 
 
-def pack_split(folder: str, tokenizer_json: str, meta: dict) -> np.ndarray:
-    """(n, seq_length) rows of dataset/<split> as the tokens stage packs them (remainder "drop")."""
+def pack_split(folder: str, tokenizer_json: str, meta: dict, engine: str = "auto") -> np.ndarray:
+    """(n, seq_length) rows of dataset/<split> as the tokens stage packs them (remainder "drop");
+    `engine` as tokens.encoder (the same ids either way)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -54,8 +55,8 @@ def pack_split(folder: str, tokenizer_json: str, meta: dict) -> np.ndarray:
     grp = spark_xxhash64(meta["seed"], ids[order]) % groups
     content = table.column("content").take(pa.array(order))
     eos = backend_from_json(tokenizer_json).token_to_id(meta["tokenizer"]["eos_token"])
-    # tiktoken where installed and exact, else tokenizers: the same ids (the digest check says so).
-    encoder = encoder_for(tokenizer_json, "auto", threads=os.cpu_count() or 1)
+    # "auto": tiktoken where installed and exact, else tokenizers: the same ids (the digest check says so).
+    encoder = encoder_for(tokenizer_json, engine, threads=os.cpu_count() or 1)
     out: list[np.ndarray] = []
     for g in range(groups):
         sel = np.flatnonzero(grp == g)
