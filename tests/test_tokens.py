@@ -207,6 +207,7 @@ def test_both_encoders_write_the_same_sequences(spark, dropped_run, tmp_path, to
     run(spark, tmp_path, tokenizer_path, **{"tokens.encoder": "tokenizers"})
     engines = [fs.read_json(str(r / "tokens" / "meta.json"))["tokenizer"]["encoder"] for r in (dropped_run, tmp_path)]
     assert engines == ["tiktoken", "tokenizers"]
+    assert [load_counts(str(r), "tokens").extra["encoder"] for r in (dropped_run, tmp_path)] == engines  # the report's
     for split in ("train", "valid"):
         assert np.array_equal(read_ids(tmp_path, split), read_ids(dropped_run, split))
 

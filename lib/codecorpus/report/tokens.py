@@ -16,8 +16,9 @@ def section(ctx) -> str | None:
              "tokens dropped": f"{s['tokens_dropped']:,}", "padding": f"{s['padding_tokens']:,}",
              "chars/token": s["chars_per_token"] if s["chars_per_token"] is not None else "-"}
             for name, s in splits.items()]
-    html = (f"<p>Sequences of {counts.extra['seq_length']:,} tokens ({counts.extra['dtype']} ids); "
-            f"tokenizer sha256 {counts.extra['tokenizer_sha256'][:12]}…</p>" + ctx.table(rows))
+    html = (f"<p>Sequences of {counts.extra['seq_length']:,} tokens ({counts.extra['dtype']} ids), encoded with "
+            f"{counts.extra.get('encoder', 'tokenizers')}; tokenizer sha256 "
+            f"{counts.extra['tokenizer_sha256'][:12]}…</p>" + ctx.table(rows))
     if any(sum(s["hist"]) for s in splits.values()):
         import matplotlib
 

@@ -202,6 +202,6 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
     total = packer.sum_stats(list(splits.values()))
     dropped = {k: v for k, v in (("tail", total["files_tail"]), ("null_content", total["files_null"])) if v}
     return Counts(stage=NAME, rows_in=total["files"], rows_out=total["files_packed"], dropped=dropped,
-                  extra={"seq_length": pc.seq_length, "dtype": dtype, "tokenizer_sha256": digest,
+                  extra={"seq_length": pc.seq_length, "dtype": dtype, "tokenizer_sha256": digest, "encoder": engine,
                          "sequences": meta["sequences"], "tokens": meta["tokens"],
                          "tokens_dropped": meta["tokens_dropped"], "splits": splits})
