@@ -66,8 +66,11 @@ PY
   chmod a+r "$tmp" && mv -f "$tmp" "$ENV_ARCHIVE"
 }
 
+# The compiled n-gram tokenizer (built by pip install into lib/) cannot load from a zip: it
+# travels as a file, and PySpark's workers have the files' folder on their Python path.
+NATIVE=$(compgen -G "$HERE/lib/codecorpus_scan*.so" | head -n 1 || true)
 ARGS=(--master "$MASTER" --properties-file "$HERE/conf/spark-defaults.conf"
-      --py-files "$LIB_ZIP,$HERE/jobs/_door.py" --files "$HERE/conf/default.toml"
+      --py-files "$LIB_ZIP,$HERE/jobs/_door.py" --files "$HERE/conf/default.toml${NATIVE:+,$NATIVE}"
       --driver-java-options "-Dlog4j2.configurationFile=file:$HERE/conf/log4j2.properties")
 if [[ $PACK == 0 ]]; then case "$MASTER" in yarn*|k8s://*) PACK=1 ;; esac; fi
 if [[ $PACK == 1 ]]; then

@@ -309,7 +309,7 @@ def measure_parts(spark, table: pa.Table, overrides: list[str], sample: int) -> 
     out["decontam_same_answers"] = found == plain
     if items:
         ngram = NgramMatcher(items)
-        out["decontam_ngram_mb_s"] = round(mb / _cpu(lambda: [ngram.first_matches(b.to_pylist()) for b in batches]), 2)
+        out["decontam_ngram_mb_s"] = round(mb / _cpu(lambda: [ngram.first_matches(b) for b in batches]), 2)
     return out
 
 

@@ -127,7 +127,7 @@ def contamination_udf(needles: list[str], ngram_items=None):
                     if exact.contains_any(arr[i].as_py()):
                         found[i].append("exact")
             if ngram is not None and checked:
-                texts = arr.take(pa.array(checked)).to_pylist()
+                texts = arr.take(pa.array(checked))  # scanned as one Arrow array, no str per file
                 for i, item in zip(checked, ngram.first_matches(texts)):
                     if item is not None:
                         found[i].append("ngram")

@@ -12,7 +12,10 @@ The tokenizer is one regular expression (`findall`), not Python's `tokenize` (me
 default corpus: about 10 MB/s against 1.6 MB/s, and `tokenize` raises on the fragments a corpus
 file may hold): it never fails, and the same text gives the same codes on every machine. It
 does not track bracket or f-string nesting; a string left open becomes its lone quote (a STR)
-followed by the tokens after it.
+followed by the tokens after it. The same tokenizer is compiled as `codecorpus_scan`
+(native/codecorpus_scan.c, built by `pip install`), which reads a whole Arrow string array at
+once and gives the same codes (tests/test_ngram_scan.py); without it the regex runs, with a
+warning in the log.
 
 An n-gram of codes hashes to 64 bits by tabulation: a table of random 64-bit words per position
 and code (from BLAKE2b of the position and code, so fixed forever), XORed over the n positions.
@@ -29,6 +32,7 @@ positives.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 from collections import Counter
@@ -36,6 +40,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Hard keywords of Python 3.11, spelled out: the codes must not depend on the running version.
 KEYWORDS = ("False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
@@ -92,8 +98,9 @@ class _Codes(dict):
         return code
 
 
-def token_codes(text: str, cache: _Codes | None = None) -> np.ndarray:
-    """The normalised token codes of a text (uint8)."""
+def regex_token_codes(text: str, cache: _Codes | None = None) -> np.ndarray:
+    """The normalised token codes of a text (uint8), by the regular expression: the reference
+    the compiled scanner is checked against, and the fallback where it is not built."""
     tokens = _TOKEN.findall(text)
     while tokens and not tokens[-1]:  # the empty match at the end
         tokens.pop()
@@ -103,6 +110,66 @@ def token_codes(text: str, cache: _Codes | None = None) -> np.ndarray:
         trailing = np.append((arr[:-1] == COMMA) & IS_CLOSER[arr[1:]], False)
         arr = arr[~trailing]
     return arr
+
+
+_SCAN_TABLE = (list(CODES), list(CODES.values()), ID, STR, NUM, OTHER, COMMA, ")]}")
+_log = logging.getLogger(__name__)
+
+
+def _scanner():
+    """The compiled scanner's `scan`, or None (said once per process) where it was not built."""
+    global _SCAN
+    if _SCAN is _UNSET:
+        try:
+            from codecorpus_scan import scan as _SCAN
+        except ImportError:
+            _SCAN = None
+            _log.warning("codecorpus_scan (the compiled n-gram tokenizer) is not built here: "
+                         "decontamination uses the regular expression, same codes, slower")
+    return _SCAN
+
+
+_UNSET = object()
+_SCAN = _UNSET
+
+
+def _utf8_buffers(texts) -> tuple[memoryview | bytes, np.ndarray]:
+    """The UTF-8 bytes and n + 1 int64 offsets of texts (an Arrow string array, nulls read as
+    empty texts, or a list of str; a lone surrogate passes through as the regex sees it)."""
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        arr = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+        if arr.null_count:
+            arr = pc.fill_null(arr, "")
+        width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+        _, offsets, data = arr.buffers()
+        offsets = np.frombuffer(offsets, width)[arr.offset:arr.offset + len(arr) + 1]
+        return (data if data is not None else b""), offsets.astype(np.int64)
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return b"".join(encoded), offsets
+
+
+def batch_codes(texts, cache: _Codes | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The token codes of many texts (an Arrow string array or a list of str) as one uint8
+    array, and n + 1 int64 starts: text i's codes are codes[starts[i]:starts[i + 1]]."""
+    scan = _scanner()
+    if scan is not None:
+        data, offsets = _utf8_buffers(texts)
+        codes, starts = scan(data, offsets, _SCAN_TABLE)
+        return np.frombuffer(codes, np.uint8), np.frombuffer(starts, np.int64)
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        texts = [t or "" for t in texts.to_pylist()]
+    cache = cache if cache is not None else _Codes()
+    parts = [regex_token_codes(t, cache) for t in texts]
+    starts = np.zeros(len(parts) + 1, np.int64)
+    np.cumsum([len(c) for c in parts], out=starts[1:])
+    return (np.concatenate(parts) if parts else np.empty(0, np.uint8)), starts
+
+
+def token_codes(text: str, cache: _Codes | None = None) -> np.ndarray:
+    """The normalised token codes of one text (uint8)."""
+    return batch_codes([text], cache)[0]
 
 
 def _table(n: int) -> np.ndarray:
@@ -219,12 +286,12 @@ class NgramMatcher:
         some item, in text order."""
         return self.batch_hits([text])[0]
 
-    def batch_hits(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """`hits` of each text: the texts are tokenized one by one, then hashed, filtered and
-        searched as one array (an n-gram that would straddle two texts is dropped)."""
-        codes = [token_codes(t, self.cache) for t in texts]
-        starts = np.concatenate([[0], np.cumsum([len(c) for c in codes], dtype=np.int64)])
-        h = ngram_hashes(np.concatenate(codes) if codes else np.empty(0, np.uint8), self.table)
+    def batch_hits(self, texts) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`hits` of each text (an Arrow string array or a list of str): tokenized together, then
+        hashed, filtered and searched as one array (an n-gram that would straddle two texts is
+        dropped)."""
+        codes, starts = batch_codes(texts, self.cache)
+        h = ngram_hashes(codes, self.table)
         where = np.flatnonzero(self.maybe[h & np.uint64(_FILTER_MASK)])
         rows = np.searchsorted(starts, where, side="right") - 1
         inside = where <= starts[rows + 1] - len(self.table)  # the whole n-gram in its own text
@@ -273,8 +340,8 @@ class NgramMatcher:
         `overlap` of the distinct n-grams, or None."""
         return self.first_matches([text])[0]
 
-    def first_matches(self, texts: list[str]) -> list[int | None]:
-        """`first_match` of each text, over one batch."""
+    def first_matches(self, texts) -> list[int | None]:
+        """`first_match` of each text (an Arrow string array or a list of str), over one batch."""
         out = []
         for at, idx in self.batch_hits(texts):
             found = [k for k, share in self._shares(at, idx, self.overlap).items() if share >= self.overlap - 1e-9]

@@ -1,0 +1,10 @@
+"""The one compiled part: the n-gram tokenizer of clean's decontamination (native/codecorpus_scan.c).
+
+Everything else is in pyproject.toml. The extension is optional: where no C compiler is found
+the install goes on, and codecorpus.stages.clean.ngrams uses its regular expression instead
+(same codes, several times slower) and says so in the log.
+"""
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("codecorpus_scan", ["native/codecorpus_scan.c"], optional=True,
+                             extra_compile_args=["-O3"])])
