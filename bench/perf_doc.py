@@ -318,8 +318,10 @@ def targets_section(result: dict) -> list[str]:
     if r and r.get("ratio") is not None:
         row("clean", "≥ 10× the book's `datasets` map/filter", f"{r['ratio']}×, same kept files: "
             f"{r['raw'].get('identical_kept')}", r["ratio"] >= 10,
-            "the n-gram decontamination (a Python regex tokenizer per file, which the peer does not run at all), "
-            "Spark's read, shuffle and two Parquet writes; see the clean section")
+            "moving the text from the JVM to the Python workers for the measuring pass, exact dedup's shuffle and "
+            "the two Parquet writes (clean/, rejects/); reading and measuring alone take most of what 10× allows, "
+            "so the text would have to reach the workers without the JVM (executors reading Parquet with pyarrow, "
+            "as the tokenizer's sample does) and be written the same way; see the clean section")
     r = _stage(result, "dedup")
     if r:
         runs = r["raw"]
@@ -427,7 +429,8 @@ def clean_section(result: dict) -> list[str]:
                 f"{parts['decontam_exact_mb_s']} MB per CPU-s (RE2 candidates, then the anchored matcher; the plain "
                 f"every-string-against-every-file loop {parts['decontam_plain_mb_s']}, same answers: "
                 f"{parts['decontam_same_answers']}), token n-grams {parts.get('decontam_ngram_mb_s', '–')} MB per "
-                "CPU-s: the n-gram pass is now the slowest part of the stage by far, and it runs only on the files "
+                "CPU-s (the tokenizer compiled, native/codecorpus_scan.c, over whole Arrow arrays; as a Python "
+                "regex per file it ran at about 14 MB per CPU-s and was the stage's costliest pass), over the files "
                 "every other filter kept.", ""]
     if passes:
         src = r["raw"].get("passes_from")
