@@ -12,6 +12,9 @@
 #   bench/gpu_run.sh --probe    # GPU: the training-speed levers (bench/gpu_mfu.py), decoding speed, timings
 #                               # (VARIANTS=compact:2,bf16res:2,compact_strided:1,bf16res_strided:1 for the second probe)
 #   bench/gpu_run.sh --smoke    # CPU: tiny runs (conf/lm-tiny.toml) built, exported and trained the same way
+#   bench/gpu_run.sh --he-prose # GPU: both models trained as in the full call, the generation comparison
+#                               # (memory after each model is freed), HumanEval of the prose model at
+#                               # T=0.2 and 0.8: what the full call's deadline left out
 #
 # Environment: PYTHON (default python3), OUT (default bench/results/tmp/gpu_run; the JSON results
 # go to OUT/lm/, to be copied to <run>/lm/ where the report reads them), RUNS (carried runs,
@@ -51,7 +54,7 @@ case "$MODE" in
     EQ_ARGS=(--equality-new-tokens 8 --code-prompt "def f(x):" --code-prompt "import os")
     GEN_LEN=(--max-length 24 --code-max-length 24)
     ;;
-  --prepare|--probe|full|--full)
+  --prepare|--probe|full|--full|--he-prose)
     # 800 steps x 65,536 tokens = 52.4M tokens a model (1.2 epochs of the code run): what fits the call
     STEPS=${STEPS:-800}; DEADLINE_S=${DEADLINE_S:-580}; SHARDS=16
     # what fits the carry limit as dataset/ (0.93 bytes per token): ~43M code tokens, all the prose
@@ -68,7 +71,7 @@ case "$MODE" in
     EQ_ARGS=(--throughput-prompts 8 --equality-new-tokens 32)
     GEN_LEN=()
     ;;
-  *) echo "usage: $0 [--prepare|--smoke|--probe]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--prepare|--smoke|--probe|--he-prose]" >&2; exit 2 ;;
 esac
 
 STATUS=()
@@ -176,12 +179,14 @@ GEN_ARGS=("${MODELS[@]}" --prompt $'\n UDA is' --code-prompt 'def fibonacci(n):'
           --code-prompt $'def is_prime(n):\n    """Return True if n is a prime number."""\n'
           --num-return-sequences 3 --seed 42 "${GEN_LEN[@]}")
 stage generate $PY jobs/generate.py "${GEN_ARGS[@]}" --out-json "$LM/generate.json" --out-md "$RES/generate.md"
-stage generate_book_order $PY jobs/generate.py "${GEN_ARGS[@]}" --seed-once \
-    --out-json "$RES/generate_seed_once.json" --out-md "$RES/generate_seed_once.md"
-stage equality $PY jobs/generate.py --model "$WORK/model-code" --equality "${EQ_ARGS[@]}" \
-    --out-json "$RES/equality.json" --out-md "$RES/equality.md"
-stage throughput $PY jobs/generate.py --model "$WORK/model-code" --throughput "${TP_ARGS[@]}" \
-    --out-json "$LM/throughput.json" --out-md "$RES/throughput.md"
+if [ "$MODE" != "--he-prose" ]; then
+  stage generate_book_order $PY jobs/generate.py "${GEN_ARGS[@]}" --seed-once \
+      --out-json "$RES/generate_seed_once.json" --out-md "$RES/generate_seed_once.md"
+  stage equality $PY jobs/generate.py --model "$WORK/model-code" --equality "${EQ_ARGS[@]}" \
+      --out-json "$RES/equality.json" --out-md "$RES/equality.md"
+  stage throughput $PY jobs/generate.py --model "$WORK/model-code" --throughput "${TP_ARGS[@]}" \
+      --out-json "$LM/throughput.json" --out-md "$RES/throughput.md"
+fi
 # HumanEval, n samples a problem: the code model at T=0.2 (pass@1) and T=0.8 (pass@10), the prose
 # model at T=0.8 only (it writes no Python: see docs/gpu-run.md). The call is killed at 600 s:
 # each stays inside DEADLINE_S.
@@ -195,8 +200,12 @@ he() {  # he NAME MODEL OUT_JSON TEMPERATURE...
         "${HE_ARGS[@]}" "${temps[@]}" --out-json "$json" --out-md "$RES/$name.md"
   else STATUS+=("$name skipped: ${limit}s left"); fi
 }
-he humaneval_code "$WORK/model-code" "$LM/humaneval.json" 0.2 0.8
-he humaneval_prose "$WORK/model-prose" "$RES/humaneval_prose.json" 0.8
+if [ "$MODE" = "--he-prose" ]; then
+  he humaneval_prose "$WORK/model-prose" "$RES/humaneval_prose.json" 0.2 0.8
+else
+  he humaneval_code "$WORK/model-code" "$LM/humaneval.json" 0.2 0.8
+  he humaneval_prose "$WORK/model-prose" "$RES/humaneval_prose.json" 0.8
+fi
 wait $SB
 STATUS+=("$(cat "$RES/sandbox_status.txt")")
 

@@ -91,3 +91,14 @@ def test_what_tiktoken_could_not_run_exactly_is_refused_with_its_reason(trained_
 def test_unknown_engine_is_a_user_error(trained_json):
     with pytest.raises(UserError, match="unknown encoder"):
         encoder_for(trained_json, "fastest")
+
+
+def test_one_encoder_kept_per_process():
+    from codecorpus.core.latest import Latest
+
+    built = []
+    cache = Latest()
+    first = cache.get("a", lambda: built.append("a") or object())
+    assert cache.get("a", lambda: built.append("again") or object()) is first
+    assert cache.get("b", lambda: built.append("b") or object()) is not first
+    assert built == ["a", "b"]

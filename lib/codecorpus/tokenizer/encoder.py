@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from codecorpus.core.errors import UserError
+from codecorpus.core.latest import Latest
 from codecorpus.tokenizer.bytemap import unicode_to_bytes
 
 log = logging.getLogger("codecorpus")
@@ -130,7 +131,7 @@ def _check_merge_order(merges: list, vocab: dict[str, int]) -> None:
         raise NotExact(f"{longer} multi-byte tokens but {len(made)} merges")
 
 
-_ENCODERS: dict[tuple, Any] = {}
+_ENCODER = Latest()
 
 
 def encoder_for(tokenizer_json: str, engine: str = "auto", threads: int = 1):
@@ -138,12 +139,7 @@ def encoder_for(tokenizer_json: str, engine: str = "auto", threads: int = 1):
     if engine not in ENGINES:
         raise UserError(f"unknown encoder {engine!r}: choose one of {', '.join(ENGINES)}")
     key = (hashlib.sha256(tokenizer_json.encode("utf-8")).hexdigest(), engine, threads)
-    enc = _ENCODERS.get(key)
-    if enc is None:
-        enc = _build(tokenizer_json, engine, threads)
-        _ENCODERS.clear()
-        _ENCODERS[key] = enc
-    return enc
+    return _ENCODER.get(key, lambda: _build(tokenizer_json, engine, threads))
 
 
 def _build(tokenizer_json: str, engine: str, threads: int):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any
 
 from codecorpus.core.errors import UserError
+from codecorpus.core.latest import Latest
 from codecorpus.io import fs
 
 
@@ -53,23 +53,21 @@ def tokenizer_json(path: str, what: str = "tokenizer") -> str:
         return f.read()
 
 
-_BACKENDS: dict[str, Any] = {}
+_BACKEND = Latest()
 
 
 def backend_from_json(text: str):
     """A `tokenizers.Tokenizer` for this JSON text, built once per process and reused across
     tasks and batches (only the latest one is kept)."""
-    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    tok = _BACKENDS.get(key)
-    if tok is None:
+    def build():
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_str(text)
         tok.no_truncation()
         tok.no_padding()
-        _BACKENDS.clear()
-        _BACKENDS[key] = tok
-    return tok
+        return tok
+
+    return _BACKEND.get(hashlib.sha256(text.encode("utf-8")).hexdigest(), build)
 
 
 def backend(tokenizer):
