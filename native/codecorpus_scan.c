@@ -306,8 +306,12 @@ done:
     return result;
 }
 
+PyObject *jsonl_parse_lines(PyObject *self, PyObject *args);  /* native/jsonl.c */
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "scan(data, offsets, table) -> (codes, starts): token codes of many texts."},
+    {"parse_lines", jsonl_parse_lines, METH_VARARGS,
+     "parse_lines(block, n_lines, names) -> None or per-field (data, offsets, validity, nulls)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -166,6 +166,30 @@ def _fast_parse(buf: bytes, n_lines: int) -> pa.Table | None:
     return table.select(list(FIELDS))
 
 
+_FIELD_NAMES = tuple(f.encode() for f in FIELDS)
+_UNSET = object()
+_NATIVE = _UNSET
+
+
+def _native_parse(buf: bytes, n_lines: int) -> dict[str, pa.Array] | None:
+    """The compiled parser's columns (native/jsonl.c); None when the block is not plain string
+    fields (the Arrow reader then decides, as before) or where the extension was not built."""
+    global _NATIVE
+    if _NATIVE is _UNSET:
+        try:
+            from codecorpus_scan import parse_lines as _NATIVE
+        except ImportError:
+            _NATIVE = None
+    if _NATIVE is None:
+        return None
+    parsed = _NATIVE(buf, n_lines, _FIELD_NAMES)
+    if parsed is None:
+        return None
+    return {f: pa.Array.from_buffers(pa.string(), n_lines, [None if v is None else pa.py_buffer(v),
+                                                             pa.py_buffer(o), pa.py_buffer(d)], null_count=k)
+            for f, (d, o, v, k) in zip(FIELDS, parsed)}
+
+
 def _one_chunk(col: pa.ChunkedArray) -> pa.Array:
     return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
@@ -237,9 +261,12 @@ def parse_block(shard: str, buf: bytes, first_line: int, opts: ParseOptions) -> 
     n = _line_count(buf)
     if n == 0:
         return schema.empty_table()
-    table = _fast_parse(buf, n)
+    cols = _native_parse(buf, n)
+    table = None if cols is not None else _fast_parse(buf, n)
     bounds = None
-    if table is not None:
+    if cols is not None:
+        parse_reason = pa.nulls(n, pa.string())
+    elif table is not None:
         cols = {f: _one_chunk(table.column(f)) for f in FIELDS}
         parse_reason = pa.nulls(n, pa.string())
     else:
