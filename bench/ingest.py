@@ -318,7 +318,7 @@ def profile(args) -> dict:
     rows["gunzip + whole-line blocks (isal)"] = cpu(lambda: held.extend(blocks()))
     raw_mb = sum(map(len, held)) / 1e6
     tables: list = []
-    rows["parse + validate + ids (Arrow JSON reader)"] = cpu(
+    rows["parse + validate + ids (compiled parser, native/jsonl.c)"] = cpu(
         lambda: tables.extend(split_rows(parse_block("x", b, 1, opts))[0] for b in held))
     del held
     work = tempfile.mkdtemp(prefix="bench-ingest-prof-")
@@ -327,7 +327,9 @@ def profile(args) -> dict:
                       ("write Parquet, zstd, content without dictionary/statistics (ours)",
                        {"use_dictionary": plain, "write_statistics": plain}),
                       ("write Parquet, snappy, content without dictionary (for comparison)",
-                       {"use_dictionary": plain, "write_statistics": plain, "compression": "snappy"})):
+                       {"use_dictionary": plain, "write_statistics": plain, "compression": "snappy"}),
+                      ("write Parquet, uncompressed, content without dictionary (for comparison)",
+                       {"use_dictionary": plain, "write_statistics": plain, "compression": "none"})):
         def write():
             w = pq.ParquetWriter(f"{work}/p.parquet", typed_schema(), **{"compression": "zstd", **kw})
             for t in tables:

@@ -270,13 +270,28 @@ def latest_scaling() -> dict | None:
     return json.loads(files[-1].read_text()) | {"file": str(files[-1].relative_to(ROOT))} if files else None
 
 
+def _same_data(a: str | None, b: str | None) -> bool:
+    """Two rows measured the same data: the same words, each number within 2% (a corpus rebuilt on
+    another machine differs by a few files: "455 MB raw JSON" and "456 MB raw JSON" are one input)."""
+    import re
+
+    num = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?")
+    if a is None or b is None or num.sub("#", a) != num.sub("#", b):
+        return a == b
+    pairs = zip((float(x.replace(",", "")) for x in num.findall(a)), (float(x.replace(",", "")) for x in num.findall(b)))
+    return all(abs(x - y) <= 0.02 * max(abs(x), abs(y), 1) for x, y in pairs)
+
+
 def combine(results: list[dict]) -> dict:
-    """One result from several run_all result files of the same day (stages merged, later wins)."""
+    """One result from several run_all result files (stages merged, later wins)."""
     out = dict(results[0], stages={}, errors={})
     for i, r in enumerate(results):
         for name, row in r["stages"].items():  # re-measured: the later row; at another size: both kept
-            same = name in out["stages"] and out["stages"][name].get("data") == row.get("data")
-            out["stages"][name if name not in out["stages"] or same else f"{name}@{i}"] = row
+            same = [k for k, v in out["stages"].items()
+                    if k.split("@")[0] == name and _same_data(v.get("data"), row.get("data"))]
+            for k in same:
+                del out["stages"][k]
+            out["stages"][name if name not in out["stages"] else f"{name}@{i}"] = row
         out["errors"] = {k: v for k, v in {**out["errors"], **r.get("errors", {})}.items() if k not in out["stages"]}
     if len(results) > 1:
         out["command"] = "; ".join(r["command"] for r in results)
