@@ -323,13 +323,13 @@ def profile(args) -> dict:
     del held
     work = tempfile.mkdtemp(prefix="bench-ingest-prof-")
     plain = [n for n in typed_schema().names if n != "content"]
+    ours = {"use_dictionary": plain, "write_statistics": plain}
     for label, kw in (("write Parquet, zstd, dictionary on every column (pyarrow default)", {}),
-                      ("write Parquet, zstd, content without dictionary/statistics (ours)",
-                       {"use_dictionary": plain, "write_statistics": plain}),
+                      ("write Parquet, zstd, content without dictionary/statistics (ours)", ours),
                       ("write Parquet, snappy, content without dictionary (for comparison)",
-                       {"use_dictionary": plain, "write_statistics": plain, "compression": "snappy"}),
+                       {**ours, "compression": "snappy"}),
                       ("write Parquet, uncompressed, content without dictionary (for comparison)",
-                       {"use_dictionary": plain, "write_statistics": plain, "compression": "none"})):
+                       {**ours, "compression": "none"})):
         def write():
             w = pq.ParquetWriter(f"{work}/p.parquet", typed_schema(), **{"compression": "zstd", **kw})
             for t in tables:

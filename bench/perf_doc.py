@@ -94,26 +94,26 @@ def ingest_section(result: dict) -> list[str]:
                 f"{prof['shard']}, the stage's own functions run one after the other):", "",
                 "| piece | CPU-s | MB of raw JSON per CPU-s |", "|---|---|---|"]
         out += [f"| {x['piece']} | {x['cpu_s']} | {x['mb_per_cpu_s']:,} |" for x in prof["rows"]]
-        out += ["", "The three pieces now cost about the same. Parsing is the compiled parser (native/jsonl.c, "
-                "in the codecorpus_scan extension): plain string-field lines go straight into Arrow string "
-                "columns, and a block with anything else (numbers, nesting, odd keys, bad UTF-8, blank lines) "
-                "is declined and read by Arrow's JSON reader or, failing that, line by line, so bad records are "
-                "still quarantined with their reason (tests/test_jsonl_native.py checks it against Arrow's "
-                "reader on thousands of random blocks). Before it, Arrow's reader was over half our CPU. "
-                "Gunzip is isal's streaming inflate, at the library's own speed (the limits table). The write "
-                "is the largest piece, and compression is the smaller part of it here: the same rows written "
+        out += ["", "Parsing is the compiled parser (native/jsonl.c, in the codecorpus_scan extension): plain "
+                "string-field lines go straight into Arrow string columns, and a block with anything else "
+                "(numbers, nesting, odd keys, bad UTF-8, blank lines) is declined and read by Arrow's JSON "
+                "reader or, failing that, line by line, so bad records are still quarantined with their reason "
+                "(tests/test_jsonl_native.py checks it against Arrow's reader on thousands of random blocks). "
+                "Before it, Arrow's reader was over half our CPU; now parsing costs about what gunzip does "
+                "(isal's streaming inflate, at the library's own speed: the limits table). The write is the "
+                "largest piece, and compression is the smaller part of it here: the same rows written "
                 "uncompressed or with snappy (what the peer's `to_parquet` uses) cost nearly as much (the rows "
                 "above), the rest being the encoding and this VM's costly first touch of fresh memory and page "
-                "cache; we keep zstd, whose files are the smallest. What stands between us and 2× is CPU: about 5.5 CPU-s per "
-                "GB across these pieces, plus the JVM's share, on two cores, while the peer's reader "
-                "(Arrow's, multi-threaded) and its one-core `to_parquet` cost less CPU per byte but leave a core "
-                "idle. Measured and not taken: polars' NDJSON reader (turns a number where a string belongs "
-                "into its JSON text, keeps the first of two equal keys, decodes a lone surrogate to U+0000: "
-                "bad records would be kept silently), orjson per line (Python per row), Arrow's threads over "
-                "1 MiB pieces (cheaper in wall time only with an idle core). Taken earlier: no dictionary and "
-                "no statistics for `content`, line offsets only for the careful path, one Parquet file per "
-                "task, no re-read for digests (`record_digests`, off by default), and a reader thread per "
-                "task so the last, largest shard can use a second core.", ""]
+                "cache; we keep zstd, whose files are the smallest. What stands between us and 2× is CPU: "
+                "about 5.5 CPU-s per GB across these pieces, plus the JVM's share, on two cores, while the "
+                "peer's reader (Arrow's, multi-threaded) and its one-core `to_parquet` cost less CPU per byte "
+                "but leave a core idle. Measured and not taken: polars' NDJSON reader (turns a number where a "
+                "string belongs into its JSON text, keeps the first of two equal keys, decodes a lone surrogate "
+                "to U+0000: bad records would be kept silently), orjson per line (Python per row), Arrow's "
+                "threads over 1 MiB pieces (cheaper in wall time only with an idle core). Taken earlier: no "
+                "dictionary and no statistics for `content`, line offsets only for the careful path, one "
+                "Parquet file per task, no re-read for digests (`record_digests`, off by default), and a reader "
+                "thread per task so the last, largest shard can use a second core.", ""]
     return out
 
 
@@ -322,7 +322,8 @@ def targets_section(result: dict) -> list[str]:
         r = _stage(result, name)
         if r and r.get("ratio") is not None:
             row(label, "≥ 2× `datasets` per byte", f"{r['ratio']}× (CPU ratio {_fmt(r.get('cpu_ratio'))})",
-                r["ratio"] >= 2, "CPU per byte: gunzip, parse and the zstd write cost about the same; see the ingest section")
+                r["ratio"] >= 2, "CPU per byte: the Parquet write (about twice gunzip or parse), gunzip, parse; "
+                "see the ingest section")
     r = _stage(result, "clean")
     if r and r.get("ratio") is not None:
         row("clean", "≥ 10× the book's `datasets` map/filter", f"{r['ratio']}×, same kept files: "

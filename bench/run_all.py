@@ -270,16 +270,16 @@ def latest_scaling() -> dict | None:
     return json.loads(files[-1].read_text()) | {"file": str(files[-1].relative_to(ROOT))} if files else None
 
 
+_NUMBER = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?")
+
+
 def _same_data(a: str | None, b: str | None) -> bool:
     """Two rows measured the same data: the same words, each number within 2% (a corpus rebuilt on
     another machine differs by a few files: "455 MB raw JSON" and "456 MB raw JSON" are one input)."""
-    import re
-
-    num = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?")
-    if a is None or b is None or num.sub("#", a) != num.sub("#", b):
+    if a is None or b is None or _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
         return a == b
-    pairs = zip((float(x.replace(",", "")) for x in num.findall(a)), (float(x.replace(",", "")) for x in num.findall(b)))
-    return all(abs(x - y) <= 0.02 * max(abs(x), abs(y), 1) for x, y in pairs)
+    values = [[float(x.replace(",", "")) for x in _NUMBER.findall(s)] for s in (a, b)]
+    return all(abs(x - y) <= 0.02 * max(abs(x), abs(y), 1) for x, y in zip(*values))
 
 
 def combine(results: list[dict]) -> dict:
