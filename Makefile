@@ -9,7 +9,7 @@ OUT ?= out
 
 .PHONY: run test test-cluster bench venv java-check corpus clean-out
 
-$(STAMP): pyproject.toml setup.py native/codecorpus_scan.c native/jsonl.c
+$(STAMP): pyproject.toml setup.py native/codecorpus_scan.c native/jsonl.c native/measure.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,lm]'

@@ -328,10 +328,7 @@ def targets_section(result: dict) -> list[str]:
     if r and r.get("ratio") is not None:
         row("clean", "≥ 10× the book's `datasets` map/filter", f"{r['ratio']}×, same kept files: "
             f"{r['raw'].get('identical_kept')}", r["ratio"] >= 10,
-            "moving the text from the JVM to the Python workers for the measuring pass, exact dedup's shuffle and "
-            "the two Parquet writes (clean/, rejects/); reading and measuring alone take most of what 10× allows, "
-            "so the text would have to reach the workers without the JVM (executors reading Parquet with pyarrow, "
-            "as the tokenizer's sample does) and be written the same way; see the clean section")
+            _clean_gap(r))
     r = _stage(result, "dedup")
     if r:
         runs = r["raw"]
@@ -417,6 +414,24 @@ def tokenize_paragraph(result: dict) -> list[str]:
             f"encoder, ours {ours - tik:.1f} s to its own.", ""]
 
 
+def _pass_deltas(passes: dict[str, float]) -> list[tuple[float, str]]:
+    """(wall seconds a pass adds, its name), costliest first."""
+    steps = list(passes.items())
+    return sorted(((b[1] - a[1], b[0].lstrip("+ ")) for a, b in zip(steps, steps[1:])), reverse=True)
+
+
+def _clean_gap(r: dict) -> str:
+    """What stands between clean and 10×, from the pass-by-pass run when there is one."""
+    deltas = _pass_deltas(r["raw"].get("passes_s") or {})
+    costliest = ", ".join(f"{name} (+{d:.1f} s)" for d, name in deltas[:3])
+    cold = r["raw"].get("ours_cold_s")
+    return ("CPU in the Python passes over the text (measuring, decontamination) and the JVM's work around them"
+            + (f"; the costliest passes here: {costliest}" if costliest else "")
+            + (f". Timed warm: the JVM's first run of the stage took {cold} s (code generation, JIT, worker start)"
+               if cold else "")
+            + "; see the clean section")
+
+
 def clean_section(result: dict) -> list[str]:
     """Where clean's time goes: its measurements part by part, and (with --passes) pass by pass."""
     r = _stage(result, "clean")
@@ -434,8 +449,11 @@ def clean_section(result: dict) -> list[str]:
                 f"{parts['features_per_file_python_mb_s']} MB per CPU-s for the same measurements file by file in "
                 "Python as preprocessing.py makes them (what the peer runs); through Spark (Arrow UDF, transfer "
                 f"included) {parts['features_arrow_udf_mb_s']} MB/s of wall time on 2 cores, against "
-                f"{parts['features_spark_sql_mb_s']} MB/s for the same measurements as Spark SQL expressions: moving "
-                "the text from the JVM to the Python workers now costs more than measuring it. Decontamination: exact substrings "
+                f"{parts['features_spark_sql_mb_s']} MB/s for the same measurements as Spark SQL expressions"
+                + (f" and {parts['transfer_only_arrow_udf_mb_s']} MB/s for an Arrow UDF that only returns each "
+                   "text's length (what moving the text to the Python workers costs by itself)"
+                   if "transfer_only_arrow_udf_mb_s" in parts else "")
+                + ". Decontamination: exact substrings "
                 f"{parts['decontam_exact_mb_s']} MB per CPU-s (RE2 candidates, then the anchored matcher; the plain "
                 f"every-string-against-every-file loop {parts['decontam_plain_mb_s']}, same answers: "
                 f"{parts['decontam_same_answers']}), token n-grams {parts.get('decontam_ngram_mb_s', '–')} MB per "
@@ -451,9 +469,9 @@ def clean_section(result: dict) -> list[str]:
                 "| step | wall s |", "|---|---|"]
         out += [f"| {name} | {sec} |" for name, sec in passes.items()]
         steps = list(passes.items())
-        deltas = sorted(((b[1] - a[1], b[0]) for a, b in zip(steps, steps[1:])), reverse=True)
+        deltas = _pass_deltas(passes)
         peer = _median(r["raw"].get("peer_s", []))
-        out += ["", f"The costliest steps: " + ", ".join(f"{name.lstrip('+ ')} (+{d:.1f} s)" for d, name in deltas[:3])
+        out += ["", f"The costliest steps: " + ", ".join(f"{name} (+{d:.1f} s)" for d, name in deltas[:3])
                 + "." + (f" The peer took {peer} s (median) for what it does; 10× would be {peer / 10:.1f} s for "
                          f"the whole stage, while reading and measuring alone take {steps[1][1]} s here." if peer
                          and len(steps) > 1 else ""),
@@ -495,7 +513,9 @@ def render_doc(result: dict, scaling: dict | None) -> str:
             "trivial Spark jobs, a JVM one and an Arrow one: JVM start-up excluded as for ingest); tokenize — "
             "`Dataset.map(tokenizer, batched=True, num_proc=2)` (tokenize only; ours also packs and writes). "
             "clean — the book's `datasets` map/filter implementation of the same filters, num_proc=2, whose kept "
-            "files are checked to be exactly ours. The last column gives when each bench ended and the load "
+            "files are checked to be exactly ours (ours timed after one untimed run of the stage in the same JVM, "
+            "which pays code generation, the JIT and the workers' start once per job; that run's time is in the "
+            "targets table). The last column gives when each bench ended and the load "
             "before and after it.", ""]
     slower = [r["stage"] for r in result["stages"].values() if r.get("ratio") is not None and r["ratio"] < 1]
     faster = [r["stage"] for r in result["stages"].values() if r.get("ratio") is not None and r["ratio"] >= 1]

@@ -307,11 +307,15 @@ done:
 }
 
 PyObject *jsonl_parse_lines(PyObject *self, PyObject *args);  /* native/jsonl.c */
+PyObject *measure_texts(PyObject *self, PyObject *args);      /* native/measure.c */
+void measure_init(void);
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "scan(data, offsets, table) -> (codes, starts): token codes of many texts."},
     {"parse_lines", jsonl_parse_lines, METH_VARARGS,
      "parse_lines(block, n_lines, names) -> None or per-field (data, offsets, validity, nulls)."},
+    {"measure", measure_texts, METH_VARARGS,
+     "measure(data, offsets, width) -> (columns, keys): clean's per-file measurements of many texts."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -319,5 +323,6 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "codecorpus_scan", NU
 
 PyMODINIT_FUNC PyInit_codecorpus_scan(void) {
     fill_ascii_classes();
+    measure_init();
     return PyModule_Create(&module);
 }

@@ -308,9 +308,24 @@ TRICKY = ["\r", "\n\r\n", "a\r", "\rb", "\u2028\u2029\x85", "İ", "K", "confİg 
           "x" * 1001, "=" * 7 + "\n", "\t  \u3000\xa0", "PRIVATE KEY hooks.slack.com xoxb k_live_ AROA"]
 
 
-def test_batch_measurements_equal_per_file_python():
+@pytest.fixture(params=["compiled", "numpy"])
+def measuring_path(request):
+    """Each test using it runs with the compiled measuring pass (native/measure.c) and without it."""
+    from codecorpus.stages.clean import native_measure
+
+    if request.param == "numpy":
+        with native_measure.disabled():
+            yield request.param
+    else:
+        if native_measure._compiled() is None:
+            pytest.skip("codecorpus_scan is not built")
+        yield request.param
+
+
+def test_batch_measurements_equal_per_file_python(measuring_path):
     """`measure_array` over one batch (rows of every kind side by side, nulls among them) gives
-    what Python's string methods give file by file (bench/clean_reference.py `python_measure`)."""
+    what Python's string methods give file by file (bench/clean_reference.py `python_measure`),
+    with and without the compiled pass."""
     import random
 
     import pyarrow as pa
@@ -343,7 +358,40 @@ def test_ascii_lower_casing_is_pythons_for_the_strings_looked_for():
     assert {c for c in map(chr, range(0x110000)) if len(f"a{c}b".splitlines()) == 2} == set(features.BREAKS)
 
 
-def test_exact_key_removes_exactly_pythons_whitespace(spark):
+def test_compiled_and_numpy_measurements_agree_on_real_files_and_every_character():
+    """The compiled pass and the numpy one give the same struct on this Python's own files and on
+    texts built from every code point (each break, space, letter and digit class side by side)."""
+    import random
+    import sysconfig
+
+    import pyarrow as pa
+    from codecorpus.stages.clean import native_measure
+
+    if native_measure._compiled() is None:
+        pytest.skip("codecorpus_scan is not built")
+    files = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[:150]
+    texts = [f.read_text(encoding="utf-8", errors="surrogateescape").encode("utf-8", "replace").decode()
+             for f in files]
+    rng = random.Random(3)
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    texts += ["".join(rng.choice(every[:0x3000] if i % 2 else every) for _ in range(rng.randint(0, 400)))
+              + rng.choice(["", "\r", "\n", "\r\n", "="]) for i in range(400)]
+    texts += ["".join(every[i:i + 5000]) for i in range(0, len(every), 5000)]
+    arr = pa.array(texts + [None, ""], pa.string())
+    hints = Hints(secrets.hint_table())
+    for width in (0, 1, 5):
+        compiled = features.measure_array(arr, width, hints).to_pylist()
+        with native_measure.disabled():
+            numpy = features.measure_array(arr, width, hints).to_pylist()
+        for text, a, b in zip(texts, compiled, numpy):
+            assert a == b, repr(text[:80])
+    with native_measure.disabled():
+        slow = exact.content_hashes(arr)
+    assert exact.content_hashes(arr).equals(slow)
+    assert exact.content_hashes(arr)[len(texts)].as_py() is None
+
+
+def test_exact_key_removes_exactly_pythons_whitespace(spark, measuring_path):
     spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
     assert set(ref.WHITESPACE_CODEPOINTS) == set(map(ord, spaces))  # the SQL twin's list
     samples = ["x = 1\ny = 2\n", "x =\u30001\ny =\xa02\n", "x=1y=2", "a" + "".join(spaces) + "b\u200b", "", " \t\n"]

@@ -5,14 +5,15 @@ codeparrot-clean computes it (`re.sub(r"\\s+", "", content)`), so variants that 
 indentation, line endings or Unicode spaces collapse. "Whitespace" is exactly Python's
 `str.isspace()` set (what `\\s` matches in a Python `str` regex).
 
-`content_hashes` is the one definition, over a whole Arrow string array: straight from the
-array's UTF-8 buffer (no Python string per file), the ASCII whitespace bytes go with one
-`bytes.translate` per file and the multi-byte whitespace characters (in files that have non-ASCII
-bytes) with `bytes.replace`; then hashlib's MD5. That is one C call per step per file: neither
-Arrow nor numpy has an MD5 kernel, and a Spark SQL `translate()` + `md5` measured slower than
-this, transfer included (bench/clean_reference.py keeps that twin for the parity test). The clean
-stage calls it inside its measuring pass (`features.py`); the stats stage and the split audit
-through `content_hash_udf`.
+`content_hashes` is the one definition, over a whole Arrow string array. It is computed by the
+compiled measuring pass (native/measure.c: the bytes fed to its own MD5 as they are scanned,
+whitespace left out), and where that is not built, straight from the array's UTF-8 buffer: the
+ASCII whitespace bytes go with one `bytes.translate` per file and the multi-byte whitespace
+characters (in files that have non-ASCII bytes) with `bytes.replace`, then hashlib's MD5 (tests
+pin both to `hashlib.md5(re.sub(r"\\s+", "", content))`). A Spark SQL `translate()` + `md5`
+measured slower than either, transfer included (bench/clean_reference.py keeps that twin for the
+parity test). The clean stage takes the key from its measuring pass (`features.py`); the stats
+stage and the split audit call it through `content_hash_udf`.
 
 Of each group one representative is kept, chosen by a rank that does not depend on input order
 or partitioning: files the policy filters keep (licence accepted, not opted out) first, then the
@@ -27,7 +28,8 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from codecorpus.stages.clean.utf8 import Utf8Batch
+from codecorpus.stages.clean import native_measure
+from codecorpus.stages.clean.utf8 import Utf8Batch, with_nulls
 
 _ASCII_WHITESPACE = bytes(b for b in range(128) if chr(b).isspace())
 
@@ -44,6 +46,9 @@ def _stripped(data: bytes, multibyte: list[bytes]) -> bytes:
 def content_hashes(arr: pa.Array) -> pa.Array:
     """Hex MD5 of each value's UTF-8 bytes with all whitespace removed (null for null): the key."""
     u = Utf8Batch(arr)
+    native = native_measure.run(u, 0)
+    if native is not None:
+        return with_nulls(native[1], u.valid)
     raw, offsets = u.data.tobytes(), u.offsets.tolist()
     at, chars = u.where(str.isspace)
     multibyte = [ch.encode() for ch in chars]

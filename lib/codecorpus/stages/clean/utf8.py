@@ -121,3 +121,10 @@ class Utf8Batch:
         chars = [chr(c) for c in distinct.tolist()]
         answer = np.fromiter(map(test, chars), bool, len(chars))
         return self.leads[answer[index]], [ch for ch, yes in zip(chars, answer.tolist()) if yes]
+
+
+def with_nulls(values: pa.Array, valid: np.ndarray | None) -> pa.Array:
+    """`values` with the rows where `valid` is false made null (`Utf8Batch.valid`; None: no nulls)."""
+    if valid is None:
+        return values
+    return pc.if_else(pa.array(valid), values, pa.nulls(len(values), values.type))
