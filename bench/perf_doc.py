@@ -520,6 +520,12 @@ def render_doc(result: dict, scaling: dict | None) -> str:
             "which pays code generation, the JIT and the workers' start once per job; that run's time is in the "
             "targets table). The last column gives when each bench ended and the load "
             "before and after it.", ""]
+    small = (result["stages"].get("ingest") or {}).get("raw") or {}
+    if small.get("ours_cold_s"):
+        out += [f"Ingest on the embedded default: each side timed after one untimed first run in the same "
+                f"process (ours {small['ours_cold_s']} s: the JIT and the Python workers' imports; the peer "
+                f"{small['peer_cold_s']} s: its imports and first process pool); the JVM's own start, "
+                f"{small['jvm_start_s']} s, is left out as for every stage.", ""]
     slower = [r["stage"] for r in result["stages"].values() if r.get("ratio") is not None and r["ratio"] < 1]
     faster = [r["stage"] for r in result["stages"].values() if r.get("ratio") is not None and r["ratio"] >= 1]
     if slower and s["quick"]:

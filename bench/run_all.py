@@ -294,7 +294,7 @@ def combine(results: list[dict]) -> dict:
             out["stages"][name if name not in out["stages"] else f"{name}@{i}"] = row
         out["errors"] = {k: v for k, v in {**out["errors"], **r.get("errors", {})}.items() if k not in out["stages"]}
     if len(results) > 1:
-        out["command"] = "; ".join(r["command"] for r in results)
+        out["command"] = "; ".join(c for r in results for c in [*r.get("earlier_commands", []), r["command"]])
         out["load_average_start"] = [max(r["load_average_start"][0] for r in results)]
         out["load_average_end"] = [max(r.get("load_average_end", [0])[0] for r in results)]
     return out
