@@ -37,6 +37,7 @@ import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 
 from _common import ROOT, emit, load_table, tree_cpu_seconds  # noqa: E402  (puts lib/ on the path)
 
@@ -395,6 +396,19 @@ def _wall(fn) -> float:
     return time.perf_counter() - started
 
 
+@contextmanager
+def rows_root(table: pa.Table, prefix: str) -> Iterator[str]:
+    """A temporary run root holding `table` as ingest's output, removed afterwards."""
+    from codecorpus.io.shards import ROW_GROUP_ROWS
+
+    root = tempfile.mkdtemp(prefix=prefix)
+    try:
+        write_rows(table, root, ROW_GROUP_ROWS)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--input", default=str(ROOT / "out" / "ingest"), help="an ingest output folder (Parquet)")
@@ -421,12 +435,8 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = []
 
     def ours_once(label: str) -> dict:
-        root = tempfile.mkdtemp(prefix="bench-clean-ours-")
-        try:
-            write_rows(table, root, ROW_GROUP_ROWS)
+        with rows_root(table, "bench-clean-ours-") as root:
             ours = run_ours(spark, root, args.overrides)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
         print(f"ours {label}: {ours['seconds']} s, cpu {ours['cpu_seconds']} s, kept {ours['kept']:,}", flush=True)
         return ours
 
@@ -449,12 +459,8 @@ def main(argv: list[str] | None = None) -> dict:
         parts = measure_parts(spark, table, args.overrides, args.parts_sample) if args.parts_sample else {}
         passes = {}
         if args.passes:
-            root = tempfile.mkdtemp(prefix="bench-clean-passes-")
-            try:
-                write_rows(table, root, ROW_GROUP_ROWS)
+            with rows_root(table, "bench-clean-passes-") as root:
                 passes = measure_passes(spark, root, args.overrides)
-            finally:
-                shutil.rmtree(root, ignore_errors=True)
     finally:
         spark.stop()
 

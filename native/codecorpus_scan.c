@@ -255,6 +255,24 @@ static Py_ssize_t scan_text(Text *x, const Table *tb, uint8_t *out) {
     return m;
 }
 
+/* The n + 1 int64 offsets of n texts in data of `data_len` bytes, checked (ascending, inside the
+ * data); NULL with ValueError set when they are not. Shared with native/measure.c. */
+const int64_t *text_offsets(const Py_buffer *offsets, Py_ssize_t data_len, Py_ssize_t *count) {
+    if (offsets->len % 8 || offsets->len < 8) {
+        PyErr_SetString(PyExc_ValueError, "offsets: n + 1 int64 values");
+        return NULL;
+    }
+    *count = offsets->len / 8 - 1;
+    const int64_t *off = (const int64_t *)offsets->buf;
+    for (Py_ssize_t k = 0; k <= *count; k++) {
+        if (off[k] < 0 || off[k] > data_len || (k && off[k] < off[k - 1])) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of order or outside the data");
+            return NULL;
+        }
+    }
+    return off;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer data, offsets;
     PyObject *spec;
@@ -262,18 +280,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *result = NULL, *codes = NULL, *starts = NULL;
     Table tb;
     if (read_table(spec, &tb) < 0) goto done;
-    if (offsets.len % 8 || offsets.len < 8) {
-        PyErr_SetString(PyExc_ValueError, "offsets: n + 1 int64 values");
-        goto done;
-    }
-    Py_ssize_t count = offsets.len / 8 - 1;
-    const int64_t *off = (const int64_t *)offsets.buf;
-    for (Py_ssize_t k = 0; k <= count; k++) {
-        if (off[k] < 0 || off[k] > data.len || (k && off[k] < off[k - 1])) {
-            PyErr_SetString(PyExc_ValueError, "offsets out of order or outside the data");
-            goto done;
-        }
-    }
+    Py_ssize_t count;
+    const int64_t *off = text_offsets(&offsets, data.len, &count);
+    if (!off) goto done;
     /* A text of b bytes has at most b tokens, so the whole data buffer bounds the output. */
     Py_ssize_t total = off[count] - off[0];
     codes = PyBytes_FromStringAndSize(NULL, total);

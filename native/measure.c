@@ -220,23 +220,16 @@ static int measure_text(const uint8_t *s, Py_ssize_t n, int64_t base, long width
 
 /* ------------------------------------------------------------------------------ the call */
 
+const int64_t *text_offsets(const Py_buffer *offsets, Py_ssize_t data_len, Py_ssize_t *count);  /* codecorpus_scan.c */
+
 PyObject *measure_texts(PyObject *self, PyObject *args) {
     Py_buffer data, offsets;
     long width;
     if (!PyArg_ParseTuple(args, "y*y*l", &data, &offsets, &width)) return NULL;
     PyObject *result = NULL, *columns = NULL, *keys = NULL;
-    if (offsets.len % 8 || offsets.len < 8) {
-        PyErr_SetString(PyExc_ValueError, "offsets: n + 1 int64 values");
-        goto done;
-    }
-    Py_ssize_t count = offsets.len / 8 - 1;
-    const int64_t *off = (const int64_t *)offsets.buf;
-    for (Py_ssize_t k = 0; k <= count; k++) {
-        if (off[k] < 0 || off[k] > data.len || (k && off[k] < off[k - 1])) {
-            PyErr_SetString(PyExc_ValueError, "offsets out of order or outside the data");
-            goto done;
-        }
-    }
+    Py_ssize_t count;
+    const int64_t *off = text_offsets(&offsets, data.len, &count);
+    if (!off) goto done;
     columns = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(M_N_COLUMNS * count * 8));
     keys = PyBytes_FromStringAndSize(NULL, 32 * count);
     if (!columns || !keys) goto done;
