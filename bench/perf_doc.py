@@ -76,7 +76,10 @@ def ingest_section(result: dict) -> list[str]:
            f"({r['data_mb']:,.0f} MB raw JSON, {r['gz_mb']:,.0f} MB gzip; real .py files of this Python sampled "
            "with repetition, like the dump's duplicates). Each side runs in its own process tree, sampled from "
            "/proc every 0.2 s; ours is timed from the stage's start (JVM and Python workers already up, "
-           f"{o['jvm_start_s']} s once per job).", "",
+           f"{o['jvm_start_s']} s once per job)"
+           + (f", and each side after an untimed first run on a 30 MB shard in the same process (what a process "
+              f"pays once: ours {_median(o['warm_up_s'])} s, the peer {_median(p['warm_up_s'])} s, medians; the "
+              "CPU and memory columns include it)" if (o.get("warm_up_s") or [None])[0] else "") + ".", "",
            "| side | seconds per run | MB/s (median) | MB per CPU-s | peak RSS, largest process | whole tree |",
            "|---|---|---|---|---|---|"]
     for name, side, big in (("codecorpus ingest, local[2]", o, "spark python worker_peak_mib"),
