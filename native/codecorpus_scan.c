@@ -315,6 +315,60 @@ done:
     return result;
 }
 
+/* ngram_candidates(codes, table, maybe, n_codes) -> (where: bytes of int64, hashes: bytes of uint64)
+ * The hash of every n-gram of `codes` (uint8 token codes; n = rows of `table`, an n x n_codes
+ * uint64 array: the hash is the XOR of table[j][codes[i + j]]), kept only where `maybe` (one
+ * byte per value of the hash's low bits, len(maybe) a power of two) is set: the positions and
+ * hashes ngrams.NgramMatcher.batch_hits searches, in one pass without an array per step. */
+static PyObject *ngram_candidates(PyObject *self, PyObject *args) {
+    Py_buffer codes, table, maybe;
+    Py_ssize_t n_codes;
+    if (!PyArg_ParseTuple(args, "y*y*y*n", &codes, &table, &maybe, &n_codes)) return NULL;
+    PyObject *result = NULL, *where = NULL, *hashes = NULL;
+    Py_ssize_t width = table.len / 8, n = n_codes > 0 ? width / n_codes : 0;
+    if (n_codes <= 0 || n <= 0 || width % n_codes || table.len % 8 || maybe.len <= 0 ||
+        (maybe.len & (maybe.len - 1))) {
+        PyErr_SetString(PyExc_ValueError, "table: n x n_codes uint64 values; maybe: a power of two bytes");
+        goto done;
+    }
+    const uint8_t *c = (const uint8_t *)codes.buf, *ok = (const uint8_t *)maybe.buf;
+    const uint64_t *t = (const uint64_t *)table.buf;
+    Py_ssize_t m = codes.len - n + 1;
+    for (Py_ssize_t i = 0; i < codes.len; i++) {
+        if (c[i] >= n_codes) {
+            PyErr_SetString(PyExc_ValueError, "a token code outside the table");
+            goto done;
+        }
+    }
+    if (m < 0) m = 0;
+    Py_ssize_t cap = m < 1024 ? m : 1024, found = 0;
+    where = PyBytes_FromStringAndSize(NULL, cap * 8);
+    hashes = PyBytes_FromStringAndSize(NULL, cap * 8);
+    if (!where || !hashes) goto done;
+    uint64_t mask = (uint64_t)maybe.len - 1;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        uint64_t h = 0;
+        for (Py_ssize_t j = 0; j < n; j++) h ^= t[j * n_codes + c[i + j]];
+        if (!ok[h & mask]) continue;
+        if (found == cap) {  /* few n-grams pass the filter: grow rarely */
+            cap = cap * 2 + 1024;
+            if (_PyBytes_Resize(&where, cap * 8) < 0 || _PyBytes_Resize(&hashes, cap * 8) < 0) goto done;
+        }
+        ((int64_t *)PyBytes_AS_STRING(where))[found] = (int64_t)i;
+        ((uint64_t *)PyBytes_AS_STRING(hashes))[found] = h;
+        found++;
+    }
+    if (_PyBytes_Resize(&where, found * 8) < 0 || _PyBytes_Resize(&hashes, found * 8) < 0) goto done;
+    result = PyTuple_Pack(2, where, hashes);
+done:
+    Py_XDECREF(where);
+    Py_XDECREF(hashes);
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&maybe);
+    return result;
+}
+
 PyObject *jsonl_parse_lines(PyObject *self, PyObject *args);  /* native/jsonl.c */
 PyObject *measure_texts(PyObject *self, PyObject *args);      /* native/measure.c */
 void measure_init(void);
@@ -323,6 +377,8 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "scan(data, offsets, table) -> (codes, starts): token codes of many texts."},
     {"parse_lines", jsonl_parse_lines, METH_VARARGS,
      "parse_lines(block, n_lines, names) -> None or per-field (data, offsets, validity, nulls)."},
+    {"ngram_candidates", ngram_candidates, METH_VARARGS,
+     "ngram_candidates(codes, table, maybe, n_codes) -> (where, hashes): filtered n-gram hashes."},
     {"measure", measure_texts, METH_VARARGS,
      "measure(data, offsets, width) -> (columns, keys): clean's per-file measurements of many texts."},
     {NULL, NULL, 0, NULL},

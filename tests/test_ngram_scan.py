@@ -101,3 +101,27 @@ def test_without_the_scanner_the_regex_gives_the_same(monkeypatch):
     monkeypatch.setattr(ngrams, "_SCAN", None)
     assert native(texts) == want
     assert native(pa.array(texts)) == want
+
+
+def test_compiled_ngram_candidates_equal_the_numpy_ones(monkeypatch):
+    """The compiled hashing pass gives the numpy pass's filtered positions and hashes, on random
+    codes (shorter than n, exactly n, long) and on real files; and the matcher finds the same."""
+    prompt = "def f(x):\n    \"\"\"Sum of x.\"\"\"\n"
+    solution = "    total = 0\n    for y in x:\n        if y % 3 == 0:\n            total += y * 2\n    return total\n"
+    items = ngrams.build_items([{"prompt": prompt, "canonical_solution": solution}], 10, 0.8, 5)
+    matcher = ngrams.NgramMatcher(items)
+    rng = np.random.default_rng(5)
+    cases = [rng.integers(0, ngrams.N_CODES, size, dtype=np.uint8) for size in (0, 3, 9, 10, 11, 5000)]
+    texts = [p.read_text("utf-8", "replace") for p in sorted(STDLIB.glob("*.py"))[:30]]
+    cases.append(ngrams.batch_codes(texts)[0])
+    compiled = [matcher.candidates(c) for c in cases]
+    copied = "import os\n\n" + prompt.replace("f(x)", "g(values)") + solution.replace("x:", "values:") + "\nprint(1)\n"
+    found = matcher.first_matches(texts + [copied])
+    monkeypatch.setattr(ngrams, "_CANDIDATES", None)
+    for c, (where, hashes) in zip(cases, compiled):
+        want_where, want_hashes = matcher.candidates(c)
+        assert where.tolist() == want_where.tolist() and hashes.tolist() == want_hashes.tolist()
+    assert len(compiled[-1][0]) > 0  # the real files pass the filter somewhere: the test compares something
+    assert matcher.first_matches(texts + [copied]) == found and found[-1] is not None
+    with pytest.raises(ValueError, match="token code"):
+        codecorpus_scan.ngram_candidates(np.array([200] * 12, np.uint8), matcher.table, matcher.maybe, ngrams.N_CODES)

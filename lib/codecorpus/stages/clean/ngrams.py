@@ -131,6 +131,19 @@ def _scanner():
 
 _UNSET = object()
 _SCAN = _UNSET
+_CANDIDATES = _UNSET
+
+
+def _candidates_fn():
+    """The compiled n-gram hashing pass, or None where the extension is not built (`_scanner`
+    says so in the log)."""
+    global _CANDIDATES
+    if _CANDIDATES is _UNSET:
+        try:
+            from codecorpus_scan import ngram_candidates as _CANDIDATES
+        except ImportError:
+            _CANDIDATES = None
+    return _CANDIDATES
 
 
 def _utf8_buffers(texts) -> tuple[memoryview | bytes, np.ndarray]:
@@ -291,16 +304,27 @@ class NgramMatcher:
         hashed, filtered and searched as one array (an n-gram that would straddle two texts is
         dropped)."""
         codes, starts = batch_codes(texts, self.cache)
-        h = ngram_hashes(codes, self.table)
-        where = np.flatnonzero(self.maybe[h & np.uint64(_FILTER_MASK)])
+        where, h = self.candidates(codes)
         rows = np.searchsorted(starts, where, side="right") - 1
         inside = where <= starts[rows + 1] - len(self.table)  # the whole n-gram in its own text
-        where, rows = where[inside], rows[inside]
-        pos = np.minimum(np.searchsorted(self.hashes, h[where]), len(self.hashes) - 1)
-        found = self.hashes[pos] == h[where]
+        where, rows, h = where[inside], rows[inside], h[inside]
+        pos = np.minimum(np.searchsorted(self.hashes, h), len(self.hashes) - 1)
+        found = self.hashes[pos] == h
         at, idx, rows = where[found] - starts[rows[found]], pos[found], rows[found]
         bounds = np.searchsorted(rows, np.arange(len(texts) + 1))
         return [(at[a:b], idx[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+
+    def candidates(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, hashes) of the n-grams of `codes` that pass the low-bits filter: one
+        compiled pass (codecorpus_scan.ngram_candidates), or numpy over whole arrays where the
+        extension is not built (the same answer)."""
+        compiled = _candidates_fn()
+        if compiled is None:
+            h = ngram_hashes(codes, self.table)
+            where = np.flatnonzero(self.maybe[h & np.uint64(_FILTER_MASK)])
+            return where, h[where]
+        where, hashes = compiled(np.ascontiguousarray(codes, np.uint8), self.table, self.maybe, N_CODES)
+        return np.frombuffer(where, np.int64), np.frombuffer(hashes, np.uint64)
 
     def shares(self, text: str, floor: float) -> dict[int, float]:
         """Item -> the largest share of its distinct n-grams within one stretch of the text, for
