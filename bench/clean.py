@@ -222,6 +222,7 @@ def feature_components(batches: list[pa.Array], scan_width: int) -> dict[str, fl
     of the whole, with the compiled pass (native/measure.c) and without it (the numpy and hashlib
     paths); the filters each part serves in brackets."""
     import pyarrow.compute as pc
+    from codecorpus.core import native
     from codecorpus.stages.clean import exact, features, native_measure, secrets
     from codecorpus.stages.clean.utf8 import Utf8Batch
 
@@ -251,12 +252,12 @@ def feature_components(batches: list[pa.Array], scan_width: int) -> dict[str, fl
 
     def numpy_path(fn):
         def run(arr):
-            with native_measure.disabled():
+            with native.disabled():
                 return fn(arr)
         return run
 
     parts = {}
-    if native_measure._compiled() is not None:
+    if native.function("measure") is not None:
         line_ends.update((id(b), native_measure.run(Utf8Batch(b), scan_width)[0]["head_end"]) for b in batches)
         parts.update({
             "compiled pass: lines, '=', alphanumerics, lower-cased counts and keywords, the first lines' end, "

@@ -311,13 +311,13 @@ TRICKY = ["\r", "\n\r\n", "a\r", "\rb", "\u2028\u2029\x85", "İ", "K", "confİg 
 @pytest.fixture(params=["compiled", "numpy"])
 def measuring_path(request):
     """Each test using it runs with the compiled measuring pass (native/measure.c) and without it."""
-    from codecorpus.stages.clean import native_measure
+    from codecorpus.core import native
 
     if request.param == "numpy":
-        with native_measure.disabled():
+        with native.disabled():
             yield request.param
     else:
-        if native_measure._compiled() is None:
+        if native.function("measure") is None:
             pytest.skip("codecorpus_scan is not built")
         yield request.param
 
@@ -365,9 +365,9 @@ def test_compiled_and_numpy_measurements_agree_on_real_files_and_every_character
     import sysconfig
 
     import pyarrow as pa
-    from codecorpus.stages.clean import native_measure
+    from codecorpus.core import native
 
-    if native_measure._compiled() is None:
+    if native.function("measure") is None:
         pytest.skip("codecorpus_scan is not built")
     files = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))[:150]
     texts = [f.read_text(encoding="utf-8", errors="surrogateescape").encode("utf-8", "replace").decode()
@@ -381,11 +381,11 @@ def test_compiled_and_numpy_measurements_agree_on_real_files_and_every_character
     hints = Hints(secrets.hint_table())
     for width in (0, 1, 5):
         compiled = features.measure_array(arr, width, hints).to_pylist()
-        with native_measure.disabled():
+        with native.disabled():
             numpy = features.measure_array(arr, width, hints).to_pylist()
         for text, a, b in zip(texts, compiled, numpy):
             assert a == b, repr(text[:80])
-    with native_measure.disabled():
+    with native.disabled():
         slow = exact.content_hashes(arr)
     assert exact.content_hashes(arr).equals(slow)
     assert exact.content_hashes(arr)[len(texts)].as_py() is None

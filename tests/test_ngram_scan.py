@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from codecorpus.core import native as compiled
 from codecorpus.stages.clean import ngrams
 
 codecorpus_scan = pytest.importorskip("codecorpus_scan", reason="the compiled scanner is built by pip install")
@@ -95,15 +96,15 @@ def test_bad_input_is_a_clear_error():
         codecorpus_scan.scan(b"abc", np.array([2, 1], np.int64), table)
 
 
-def test_without_the_scanner_the_regex_gives_the_same(monkeypatch):
+def test_without_the_scanner_the_regex_gives_the_same():
     texts = [p.read_text("utf-8", "replace") for p in sorted(STDLIB.glob("*.py"))[:40]]
     want = native(texts)
-    monkeypatch.setattr(ngrams, "_SCAN", None)
-    assert native(texts) == want
-    assert native(pa.array(texts)) == want
+    with compiled.disabled():
+        assert native(texts) == want
+        assert native(pa.array(texts)) == want
 
 
-def test_compiled_ngram_candidates_equal_the_numpy_ones(monkeypatch):
+def test_compiled_ngram_candidates_equal_the_numpy_ones():
     """The compiled hashing pass gives the numpy pass's filtered positions and hashes, on random
     codes (shorter than n, exactly n, long) and on real files; and the matcher finds the same."""
     prompt = "def f(x):\n    \"\"\"Sum of x.\"\"\"\n"
@@ -114,14 +115,14 @@ def test_compiled_ngram_candidates_equal_the_numpy_ones(monkeypatch):
     cases = [rng.integers(0, ngrams.N_CODES, size, dtype=np.uint8) for size in (0, 3, 9, 10, 11, 5000)]
     texts = [p.read_text("utf-8", "replace") for p in sorted(STDLIB.glob("*.py"))[:30]]
     cases.append(ngrams.batch_codes(texts)[0])
-    compiled = [matcher.candidates(c) for c in cases]
+    by_c = [matcher.candidates(c) for c in cases]
     copied = "import os\n\n" + prompt.replace("f(x)", "g(values)") + solution.replace("x:", "values:") + "\nprint(1)\n"
     found = matcher.first_matches(texts + [copied])
-    monkeypatch.setattr(ngrams, "_CANDIDATES", None)
-    for c, (where, hashes) in zip(cases, compiled):
-        want_where, want_hashes = matcher.candidates(c)
-        assert where.tolist() == want_where.tolist() and hashes.tolist() == want_hashes.tolist()
-    assert len(compiled[-1][0]) > 0  # the real files pass the filter somewhere: the test compares something
-    assert matcher.first_matches(texts + [copied]) == found and found[-1] is not None
+    with compiled.disabled():
+        for c, (where, hashes) in zip(cases, by_c):
+            want_where, want_hashes = matcher.candidates(c)
+            assert where.tolist() == want_where.tolist() and hashes.tolist() == want_hashes.tolist()
+        assert len(by_c[-1][0]) > 0  # the real files pass the filter somewhere: the test compares something
+        assert matcher.first_matches(texts + [copied]) == found and found[-1] is not None
     with pytest.raises(ValueError, match="token code"):
         codecorpus_scan.ngram_candidates(np.array([200] * 12, np.uint8), matcher.table, matcher.maybe, ngrams.N_CODES)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from codecorpus.core import native
 from codecorpus.io.line_blocks import MIN_LINE_LIMIT, CorruptStream, OversizedLine, shard_blocks
 
 FIELDS = ("repo_name", "path", "copies", "size", "content", "license")
@@ -167,22 +168,13 @@ def _fast_parse(buf: bytes, n_lines: int) -> pa.Table | None:
 
 
 _FIELD_NAMES = tuple(f.encode() for f in FIELDS)
-_UNSET = object()
-_NATIVE = _UNSET
-
-
 def _native_parse(buf: bytes, n_lines: int) -> dict[str, pa.Array] | None:
     """The compiled parser's columns (native/jsonl.c); None when the block is not plain string
     fields (the Arrow reader then decides, as before) or where the extension was not built."""
-    global _NATIVE
-    if _NATIVE is _UNSET:
-        try:
-            from codecorpus_scan import parse_lines as _NATIVE
-        except ImportError:
-            _NATIVE = None
-    if _NATIVE is None:
+    parse = native.function("parse_lines")
+    if parse is None:
         return None
-    parsed = _NATIVE(buf, n_lines, _FIELD_NAMES)
+    parsed = parse(buf, n_lines, _FIELD_NAMES)
     if parsed is None:
         return None
     return {f: pa.Array.from_buffers(pa.string(), n_lines, [None if v is None else pa.py_buffer(v),

@@ -32,7 +32,6 @@ positives.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import re
 from collections import Counter
@@ -42,6 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from codecorpus.core import native
 
 # Hard keywords of Python 3.11, spelled out: the codes must not depend on the running version.
 KEYWORDS = ("False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
@@ -113,37 +114,6 @@ def regex_token_codes(text: str, cache: _Codes | None = None) -> np.ndarray:
 
 
 _SCAN_TABLE = (list(CODES), list(CODES.values()), ID, STR, NUM, OTHER, COMMA, ")]}")
-_log = logging.getLogger(__name__)
-
-
-def _scanner():
-    """The compiled scanner's `scan`, or None (said once per process) where it was not built."""
-    global _SCAN
-    if _SCAN is _UNSET:
-        try:
-            from codecorpus_scan import scan as _SCAN
-        except ImportError:
-            _SCAN = None
-            _log.warning("codecorpus_scan (the compiled n-gram tokenizer) is not built here: "
-                         "decontamination uses the regular expression, same codes, slower")
-    return _SCAN
-
-
-_UNSET = object()
-_SCAN = _UNSET
-_CANDIDATES = _UNSET
-
-
-def _candidates_fn():
-    """The compiled n-gram hashing pass, or None where the extension is not built (`_scanner`
-    says so in the log)."""
-    global _CANDIDATES
-    if _CANDIDATES is _UNSET:
-        try:
-            from codecorpus_scan import ngram_candidates as _CANDIDATES
-        except ImportError:
-            _CANDIDATES = None
-    return _CANDIDATES
 
 
 def _utf8_buffers(texts) -> tuple[memoryview | bytes, np.ndarray]:
@@ -166,7 +136,7 @@ def _utf8_buffers(texts) -> tuple[memoryview | bytes, np.ndarray]:
 def batch_codes(texts, cache: _Codes | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The token codes of many texts (an Arrow string array or a list of str) as one uint8
     array, and n + 1 int64 starts: text i's codes are codes[starts[i]:starts[i + 1]]."""
-    scan = _scanner()
+    scan = native.function("scan")  # None: the regular expression, same codes, slower
     if scan is not None:
         data, offsets = _utf8_buffers(texts)
         codes, starts = scan(data, offsets, _SCAN_TABLE)
@@ -318,7 +288,7 @@ class NgramMatcher:
         """(positions, hashes) of the n-grams of `codes` that pass the low-bits filter: one
         compiled pass (codecorpus_scan.ngram_candidates), or numpy over whole arrays where the
         extension is not built (the same answer)."""
-        compiled = _candidates_fn()
+        compiled = native.function("ngram_candidates")
         if compiled is None:
             h = ngram_hashes(codes, self.table)
             where = np.flatnonzero(self.maybe[h & np.uint64(_FILTER_MASK)])
