@@ -6,21 +6,11 @@ import os
 import re
 import shutil
 
-import pytest
 from cluster import pipeline_args, spark_submit, standalone_cluster
 
 from codecorpus.core.registry import STAGES
 from codecorpus.core.stage import load_counts
 from codecorpus.core.verify import compare_runs
-
-
-@pytest.fixture(scope="module")
-def local_run(spark, small_corpus, tmp_path_factory):
-    from pipeline import main
-
-    out = tmp_path_factory.mktemp("local") / "out"
-    assert main(pipeline_args(small_corpus, out)) == 0
-    return out
 
 
 def test_every_stage_completes_and_the_chain_hands_its_rows_on(local_run):

@@ -255,14 +255,14 @@ def test_unknown_config_key_is_rejected(tmp_path, capsys):
     assert "unknown config key(s) in split: split.valid_fractoin" in capsys.readouterr().err
 
 
-def test_an_object_store_run_root_is_one_clear_line_not_a_folder_named_s3(tmp_path, capsys, monkeypatch):
+def test_an_unknown_run_root_scheme_is_one_clear_line_not_a_folder_named_after_it(tmp_path, capsys, monkeypatch):
     from ingest import main
 
     monkeypatch.chdir(tmp_path)
-    assert main(["--set", "output=s3://bucket/run"]) == 2
+    assert main(["--set", "output=ftp://host/run"]) == 2
     err = capsys.readouterr().err
-    assert "the run root must be a local or shared POSIX path" in err and "Traceback" not in err
-    assert not (tmp_path / "s3:").exists()
+    assert "unsupported scheme ftp:// for the run root" in err and "Traceback" not in err
+    assert not (tmp_path / "ftp:").exists()
 
 
 def test_read_ahead_keeps_order_raises_producer_errors_and_stops_early():

@@ -5,82 +5,12 @@ from __future__ import annotations
 import base64
 import os
 import random
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from codecorpus.core.config import load_config
 from codecorpus.core.registry import run_one
-from conftest import record, write_shard
-
-BUCKET = "corpus"
-REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_up(endpoint: str, proc: subprocess.Popen) -> None:
-    import requests
-
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with {proc.returncode}")
-        try:
-            requests.get(f"{endpoint}/moto-api/", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError("moto server did not start")
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """A moto S3 server with one IAM user allowed s3:*, and signature checks switched on."""
-    import boto3
-    import requests
-
-    endpoint = f"http://127.0.0.1:{_free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", endpoint.rsplit(":", 1)[1]],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_until_up(endpoint, proc)
-        setup = {"endpoint_url": endpoint, "region_name": REGION, "aws_access_key_id": "setup",
-                 "aws_secret_access_key": "setup"}
-        iam = boto3.client("iam", **setup)
-        iam.create_user(UserName="ingest")
-        iam.put_user_policy(UserName="ingest", PolicyName="s3", PolicyDocument=(
-            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'))
-        key = iam.create_access_key(UserName="ingest")["AccessKey"]
-        boto3.client("s3", **setup).create_bucket(Bucket=BUCKET)
-        requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=5)  # from now on, keys are checked
-        yield {"endpoint": endpoint, "key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture
-def s3_env(s3_server, spark, monkeypatch):
-    """Point the driver and the executors at the server through the standard AWS variables.
-    A local session's Python workers are started by the JVM, with the environment the JVM got
-    when it started; `SparkContext.environment` is what Spark adds to it for the workers it
-    starts from now on (on a cluster the executors' own environment would carry these)."""
-    def use(**env: str) -> None:
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-            monkeypatch.setitem(spark.sparkContext.environment, k, v)
-
-    use(AWS_ENDPOINT_URL=s3_server["endpoint"], AWS_REGION=REGION, AWS_ACCESS_KEY_ID=s3_server["key"],
-        AWS_SECRET_ACCESS_KEY=s3_server["secret"])
-    return use
+from conftest import BUCKET, REGION, record, write_shard
 
 
 def _shards(folder: Path) -> Path:

@@ -459,13 +459,14 @@ class Config:
     lm: LmConfig = field(default_factory=LmConfig)
 
     def __post_init__(self) -> None:
-        # A scheme-prefixed run root would silently become a local folder named "s3:"; the
-        # stage contract publishes by rename, which object stores cannot do (docs/cluster.md).
-        scheme = self.output.split("://", 1)[0] if "://" in self.output else ""
-        if scheme and scheme != "file":
-            raise ConfigError(f"output = {self.output!r}: the run root must be a local or shared POSIX path "
-                              f"(file:// or none); {scheme}:// run roots are not supported yet "
-                              "(input may be an object store: see docs/cluster.md, Storage)")
+        # An unknown scheme would otherwise become a local folder named "xyz:" (io.uri knows
+        # which storage each scheme means; whether it can be reached is found out when used).
+        from codecorpus.io import uri
+
+        scheme = uri.scheme_of(self.output)
+        if scheme not in uri.RUN_ROOT_SCHEMES:
+            raise ConfigError(f"output = {self.output!r}: unsupported scheme {scheme}:// for the run root "
+                              f"(use a path, file://, s3://, gs:// or hdfs://)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -35,12 +35,13 @@ def file_digest(path: str) -> str:
 def location_digest(spark, name: str, path: str) -> str | None:
     """The digest of one compared location (None when the stage did not write it)."""
     from codecorpus.io import layout
+    from codecorpus.io.parquet import read_parquet
 
     if not fs.exists(path):
         return None
     if name in layout.EXACT_FILES:
         return file_digest(path)
-    return frame_digest(spark.read.parquet(path))
+    return frame_digest(read_parquet(spark, path))
 
 
 def output_digests(spark, io) -> dict[str, str]:

@@ -95,10 +95,20 @@ def producer(folder: str) -> str | None:
 
 
 def missing_inputs(io: StageIO) -> str | None:
-    """Why a stage cannot run: an input folder whose stage was skipped (None: all were made)."""
+    """Why a stage cannot run: an input folder whose stage was skipped (None: all were made).
+    On an object store, an input whose stage has no marker is not read at all: a folder is moved
+    into place object by object there, and the marker, written after, is what vouches for it.
+    (Where a folder is renamed in one step, a folder without a marker is whole: one made by
+    hand, as tests and users who bring their own ingest output do.)"""
+    from codecorpus.io import fs
+
+    vouched_only = not fs.renames_atomically(io.layout.root)
     for folder in io.inputs:
         made_by = producer(folder)
         counts = io.counts(made_by) if made_by else None
+        if vouched_only and made_by and counts is None:
+            raise UserError(f"input {io.layout.path(folder)} is not vouched for by a finished {made_by} "
+                            f"(no {io.layout.marker(made_by)}): run {made_by} first")
         if counts is not None and counts.skipped:
             return f"no {folder}/: {made_by} was skipped ({counts.skipped})"
     return None

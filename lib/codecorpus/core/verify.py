@@ -20,7 +20,9 @@ def describe(spark, name: str, a: str, b: str, da: str, db: str) -> str:
     """One line for two differing digests of a location."""
     if name in layout.EXACT_FILES or da is None or db is None:
         return f"{name}: {da} != {db}"
-    fa, fb = spark.read.parquet(a), spark.read.parquet(b)
+    from codecorpus.io.parquet import read_parquet
+
+    fa, fb = read_parquet(spark, a), read_parquet(spark, b)
     ids = digest.differing_ids(fa, fb) if "id" in fa.columns and "id" in fb.columns else []
     return f"{name}: rows {da} != {db}" + (f"; differing ids: {ids}" if ids else "")
 

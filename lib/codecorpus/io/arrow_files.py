@@ -4,9 +4,8 @@ staging files that a later task reads back in slices, memory-mapped. Also Parque
 pyarrow by row group (`row_groups`, `read_row_groups`), for tasks that share out a stage
 output's row groups themselves instead of going through Spark's reader.
 
-The run root is a local or shared POSIX path (see `fs`). Each file is written under a hidden
-temporary name and renamed into place when complete, so a retried or speculative task rewrites
-the same name atomically and never leaves a half file visible.
+Files are written through `fs.AtomicFile`, on any run root `fs` serves: a retried or
+speculative task rewrites the same name, and no half file is ever visible under it.
 """
 from __future__ import annotations
 
@@ -19,13 +18,13 @@ from codecorpus.io import fs
 def write_table(table: pa.Table, path: str, *, row_group_rows: int, compression: str = "zstd") -> None:
     """One whole Parquet file, written atomically."""
     with fs.AtomicFile(path) as f:
-        pq.write_table(table, f.tmp, compression=compression, row_group_size=row_group_rows)
+        pq.write_table(table, f.stream, compression=compression, row_group_size=row_group_rows)
 
 
 class _AtomicFile:
     def __init__(self, path: str):
         self._file = fs.AtomicFile(path)
-        self.path, self._tmp = self._file.path, self._file.tmp
+        self.path, self._sink = self._file.path, self._file.stream
         self.rows = 0
 
     def _commit(self) -> None:
@@ -44,7 +43,7 @@ class ParquetFileWriter(_AtomicFile):
     and buy nothing (no reader prunes row groups on them)."""
 
     def __init__(self, path: str, schema: pa.Schema, *, row_group_rows: int, compression: str = "zstd",
-                 plain: tuple[str, ...] = ()):
+                 compression_level: int | None = None, plain: tuple[str, ...] = ()):
         super().__init__(path)
         self.schema = schema
         self.row_group_rows = row_group_rows
@@ -52,7 +51,8 @@ class ParquetFileWriter(_AtomicFile):
         self._pending_rows = 0
         others = [n for n in schema.names if n not in plain]
         options = {"use_dictionary": others, "write_statistics": others} if plain else {}
-        self._writer = pq.ParquetWriter(self._tmp, schema, compression=compression, **options)
+        self._writer = pq.ParquetWriter(self._sink, schema, compression=compression,
+                                        compression_level=compression_level, **options)
 
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
         table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
@@ -92,7 +92,6 @@ class ArrowFileWriter(_AtomicFile):
 
     def __init__(self, path: str, schema: pa.Schema):
         super().__init__(path)
-        self._sink = pa.OSFile(self._tmp, "wb")
         self._writer = pa.ipc.new_file(self._sink, schema)
 
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
@@ -101,23 +100,36 @@ class ArrowFileWriter(_AtomicFile):
 
     def close(self) -> int:
         self._writer.close()
-        self._sink.close()
         self._commit()
         return self.rows
 
     def abort(self) -> None:
         try:
             self._writer.close()
-            self._sink.close()
         finally:
             self._discard()
 
 
 def read_arrow_slice(path: str, start: int, stop: int) -> pa.Table:
-    """Rows [start, stop) of an Arrow IPC file, memory-mapped: only the pages read are loaded.
-    (The returned buffers keep the mapping alive.)"""
-    table = pa.ipc.open_file(pa.memory_map(fs.local_path(path), "r")).read_all()
-    return table.slice(start, stop - start)
+    """Rows [start, stop) of an Arrow IPC file: memory-mapped where it is local (only the pages
+    read are loaded; the returned buffers keep the mapping alive), else read through its
+    filesystem, record batch by record batch, keeping only those that overlap the slice."""
+    if fs.is_local(path):
+        table = pa.ipc.open_file(pa.memory_map(fs.local_path(path), "r")).read_all()
+        return table.slice(start, stop - start)
+    from codecorpus.io import uri
+
+    loc = uri.resolve(path)
+    with loc.fs.open_input_file(loc.path) as f:
+        reader = pa.ipc.open_file(f)
+        parts, first = [], 0
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            end = first + batch.num_rows
+            if end > start and first < stop:
+                parts.append(batch.slice(max(start - first, 0), min(stop, end) - max(start, first)))
+            first = end
+        return pa.Table.from_batches(parts, schema=reader.schema)
 
 
 def row_groups(source: str, columns: list[str]) -> list[tuple[str, int]]:

@@ -23,10 +23,10 @@ from typing import NamedTuple
 import pyarrow.fs as pafs
 
 from codecorpus.core.errors import UserError
-from codecorpus.io.fs import local_path
 
 S3_SCHEMES = ("s3", "s3a", "s3n")
 OTHER_SCHEMES = ("gs", "gcs", "hdfs", "viewfs")
+RUN_ROOT_SCHEMES = ("", "file", *S3_SCHEMES, *OTHER_SCHEMES)
 HIDDEN_PREFIXES = ("_", ".")  # Hadoop's rule: `_SUCCESS`, `_temporary/`, `.crc` are not data
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _WILDCARD = re.compile(r"[*?\[]")
@@ -45,6 +45,15 @@ class FileEntry(NamedTuple):
     uri: str       # a plain absolute path for local files, else scheme://...
     size: int
     relative: str  # its path below the folder that was listed (for the hidden-name rule)
+
+
+def local_path(path: str) -> str:
+    """A plain path without its `file:` scheme (other schemes are left as they are)."""
+    if path.startswith("file://"):
+        return path[len("file://"):]
+    if path.startswith("file:"):
+        return path[len("file:"):]
+    return path
 
 
 def scheme_of(uri: str) -> str:
@@ -69,14 +78,19 @@ def resolve(uri: str) -> Location:
                         "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; for gs://, GOOGLE_APPLICATION_CREDENTIALS)")
     if scheme in S3_SCHEMES:
         path = uri.split("://", 1)[1].strip("/")
-        with _user_errors(uri, "cannot reach"):
+        with user_errors(uri, "cannot reach"):
             return Location(pafs.S3FileSystem(**_s3_options(path.split("/", 1)[0])), path, "s3://")
     if scheme in OTHER_SCHEMES:
-        with _user_errors(uri, "cannot open"):
+        with user_errors(uri, "cannot open"):
             filesystem, path = pafs.FileSystem.from_uri(uri)
         netloc = uri.split("://", 1)[1].split("/", 1)[0]
         return Location(filesystem, path, f"{scheme}://" if scheme in ("gs", "gcs") else f"{scheme}://{netloc}")
     raise UserError(f"unsupported URI scheme {scheme}:// in {uri} (use a path, file://, s3://, gs:// or hdfs://)")
+
+
+def is_object_store(loc: Location) -> bool:
+    """Whether `loc` has no rename (S3, GCS): folders are moved object by object."""
+    return loc.prefix in ("s3://", "gs://", "gcs://")
 
 
 def open_input(uri: str):
@@ -88,7 +102,7 @@ def open_input(uri: str):
 def kind(uri: str) -> str:
     """"file", "dir" or "missing"."""
     loc = resolve(uri)
-    with _user_errors(uri, "cannot read"):
+    with user_errors(uri, "cannot read"):
         info = loc.fs.get_file_info(loc.path)
     return {pafs.FileType.File: "file", pafs.FileType.Directory: "dir"}.get(info.type, "missing")
 
@@ -96,7 +110,7 @@ def kind(uri: str) -> str:
 def file_entry(uri: str) -> FileEntry:
     """One file, its URI normalised (s3a:// -> s3://, a local path made absolute)."""
     loc = resolve(uri)
-    with _user_errors(uri, "cannot read"):
+    with user_errors(uri, "cannot read"):
         info = loc.fs.get_file_info(loc.path)
     return FileEntry(loc.uri(info.path), info.size, info.base_name)
 
@@ -104,7 +118,7 @@ def file_entry(uri: str) -> FileEntry:
 def walk(uri: str) -> list[FileEntry]:
     """Every file below a folder, recursively, sorted."""
     loc = resolve(uri)
-    with _user_errors(uri, "cannot list"):
+    with user_errors(uri, "cannot list"):
         infos = loc.fs.get_file_info(pafs.FileSelector(loc.path, recursive=True))
     base = loc.path.rstrip("/")
     return sorted(FileEntry(loc.uri(i.path), i.size, i.path[len(base):].lstrip("/"))
@@ -169,14 +183,14 @@ def _bucket_region(bucket: str) -> str | None:
 # -------------------------------------------------------------------------------------- errors
 
 @contextmanager
-def _user_errors(uri: str, doing: str) -> Iterator[None]:
+def user_errors(uri: str, doing: str) -> Iterator[None]:
     """Storage errors as one line naming the URI (the SDK's messages hold no secrets)."""
     import pyarrow as pa
 
     try:
         yield
     except (OSError, pa.ArrowException, ImportError) as exc:
-        text = " ".join(str(exc).split())[:400]
+        text = " ".join(str(exc).split()).replace(" To create buckets, enable the allow_bucket_creation option.", "")[:400]
         if any(k in text for k in ("ACCESS_DENIED", "INVALID_ACCESS_KEY", "SIGNATURE_DOES_NOT_MATCH")):
             text += " (check the credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, and the bucket's policy)"
         raise UserError(f"{doing} {uri}: {text}") from None

@@ -63,7 +63,10 @@ def plan_publish(cfg: Config) -> PublishPlan:
     if not pub.dataset_repo and not pub.tokenizer_repo:
         raise UserError("nothing to publish: set publish.dataset_repo and/or publish.tokenizer_repo "
                         "(e.g. --set publish.dataset_repo=you/codeparrot)")
-    run = RunLayout(fs.local_path(cfg.output))  # huggingface_hub reads local paths only
+    if not fs.is_local(cfg.output):  # huggingface_hub uploads local files only
+        raise UserError(f"publish reads the run from local disk; {cfg.output} is not local: copy the run's "
+                        "dataset/ and tokenizer/ (and _stages/) to a local folder and name that as output")
+    run = RunLayout(fs.local_path(cfg.output))
     repos: list[RepoPlan] = []
     if pub.dataset_repo:
         repos += _dataset_plans(cfg, run)

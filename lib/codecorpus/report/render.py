@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import io
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -30,7 +31,9 @@ class ReportContext:
         import matplotlib.pyplot as plt
 
         fig.tight_layout()
-        fig.savefig(f"{fs.local_path(self.folder)}/{name}.png", dpi=90)
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=90)
+        fs.write_bytes_atomic(f"{self.folder}/{name}.png", png.getvalue())
         plt.close(fig)
         return f'<img src="{name}.png" alt="{html.escape(name)}">'
 

@@ -23,15 +23,16 @@ def load_tokenizer(name_or_path: str, *, allow_hub: bool = False):
     from transformers import AutoTokenizer
 
     local = fs.local_path(name_or_path)
-    if os.path.isdir(local):
-        if not os.path.isfile(os.path.join(local, "tokenizer.json")):
+    if fs.is_dir(name_or_path):
+        if not fs.exists(f"{name_or_path.rstrip('/')}/tokenizer.json"):
             raise UserError(f"tokenizer folder {name_or_path} has no tokenizer.json "
                             "(expected a folder written by train_tokenizer or save_pretrained)")
         try:
-            return AutoTokenizer.from_pretrained(local, local_files_only=True)
+            with fs.local_folder(name_or_path) as folder:
+                return AutoTokenizer.from_pretrained(folder, local_files_only=True)
         except Exception as exc:  # a broken or foreign file: say which folder
             raise UserError(f"cannot load tokenizer from {name_or_path}: {type(exc).__name__}: {exc}") from None
-    if not allow_hub or os.path.isabs(local) or local.startswith("."):
+    if not allow_hub or not fs.is_local(name_or_path) or os.path.isabs(local) or local.startswith("."):
         raise UserError(f"tokenizer folder not found: {name_or_path}")
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
@@ -43,14 +44,11 @@ def load_tokenizer(name_or_path: str, *, allow_hub: bool = False):
 def tokenizer_json(path: str, what: str = "tokenizer") -> str:
     """The raw tokenizer.json text, from the file or from a tokenizer folder holding it; `what`
     names the setting or input in the error."""
-    local = fs.local_path(path)
-    if os.path.isdir(local):
-        local = os.path.join(local, "tokenizer.json")
-    if not os.path.isfile(local):
+    file = f"{path.rstrip('/')}/tokenizer.json" if fs.is_dir(path) else path
+    if not fs.exists(file):
         raise UserError(f"{what}: no tokenizer.json at {path} (run the train_tokenizer stage first, "
                         "or name a folder written by save_pretrained)")
-    with open(local, encoding="utf-8") as f:
-        return f.read()
+    return fs.read_bytes(file).decode("utf-8")
 
 
 _BACKEND = Latest()

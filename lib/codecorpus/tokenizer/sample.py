@@ -25,7 +25,6 @@ the order anyway (tests/test_tokenizer.py checks that).
 from __future__ import annotations
 
 import logging
-import os
 import resource
 import time
 from dataclasses import dataclass, field
@@ -114,7 +113,7 @@ def _text_pass(units: list[tuple[str, int]], tasks: int, seed: int, max_chars: i
         schema = pa.schema([("content", pa.string())])
         for task, mine in assign(batches):
             path, written = f"{folder}/r{round_:03d}-t{task:05d}.arrow", 0
-            with fs.AtomicFile(path) as out, pa.ipc.new_stream(out.tmp, schema) as writer:
+            with fs.AtomicFile(path) as out, pa.ipc.new_stream(out.stream, schema) as writer:
                 for batch in read_row_groups(mine, COLUMNS, READ_ROWS):
                     batch = batch.filter(pc.is_valid(batch.column(0)))
                     k, ids = _keys(batch.column(0), seed)
@@ -168,14 +167,14 @@ class SampleStream:
         last_log = self._started
         try:
             for path in self.parts:
-                with pa.memory_map(path) as source:
+                with _open_part(path) as source:
                     for batch in pa.ipc.open_stream(source):
                         texts = batch.column(0)
                         self.files += len(texts)
                         self.chars += pc.sum(pc.utf8_length(texts)).as_py() or 0
                         self.bytes += pc.sum(pc.binary_length(texts)).as_py() or 0
                         yield from texts.to_pylist()
-                os.remove(path)
+                fs.remove(path)
                 now = time.time()
                 if now - last_log >= PROGRESS_SECONDS:
                     last_log = now
@@ -194,6 +193,15 @@ class SampleStream:
     def summary(self) -> dict:
         return {"files": self.files, "chars": self.chars, "bytes": self.bytes, "seconds": self.seconds,
                 "files_per_s": round(self.files / self.seconds, 1) if self.seconds else None}
+
+
+def _open_part(path: str):
+    """A scratch file to read: memory-mapped where it is local, streamed from its store if not."""
+    import pyarrow as pa
+
+    from codecorpus.io import fs, uri
+
+    return pa.memory_map(fs.local_path(path)) if fs.is_local(path) else uri.open_input(path)
 
 
 def sample_stream(spark, source: str, n: int, seed: int, max_chars: int, scratch: str, label: str = "sample",

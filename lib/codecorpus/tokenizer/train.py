@@ -132,7 +132,7 @@ def save(tokenizer, folder: str, info: dict | None = None) -> None:
     trained) goes to training.json beside them."""
     from codecorpus.io import fs
 
-    fs.makedirs(folder)
-    tokenizer.save_pretrained(fs.local_path(folder))
+    with fs.staged_folder(folder) as local:
+        tokenizer.save_pretrained(local)
     if info is not None:
         fs.write_json_atomic(f"{folder}/training.json", info)

@@ -23,7 +23,7 @@ from codecorpus.core.config import Config
 from codecorpus.core.errors import UserError
 from codecorpus.core.stage import Counts, StageIO
 from codecorpus.io import benchmarks, fs
-from codecorpus.io.parquet import read_parquet, write_empty
+from codecorpus.io.parquet import read_parquet, write_empty, write_parquet
 from codecorpus.io.shards import TYPED_COLUMNS
 from codecorpus.stages.clean import funnel
 from codecorpus.stages.clean.decide import REASON
@@ -128,8 +128,7 @@ def write_outputs(spark: SparkSession, marked: DataFrame, io: StageIO, write_rej
     if not write_rejects:
         staged = staged.where(F.col("_out") == "clean")
     staging = io.output("clean") + "_all"
-    (staged.write.mode("overwrite").option("parquet.compression.codec.zstd.level", str(zstd_level))
-     .partitionBy("_out").parquet(staging))
+    write_parquet(staged, staging, split_by="_out", zstd_level=zstd_level)
     schema = staged.drop("_out").schema
     for name in OUTPUTS:
         part = f"{staging}/_out={name}"
@@ -157,8 +156,8 @@ def largest_groups(written: DataFrame, n: int) -> list[dict]:
 
 def read_back(spark: SparkSession, io: StageIO, c) -> tuple[DataFrame, list[dict]]:
     """The kept rows, and the largest duplicate groups among the written rows."""
-    kept = spark.read.parquet(io.output("clean"))
-    written = kept.unionByName(spark.read.parquet(io.output("rejects"))) if c.write_rejects else kept
+    kept = read_parquet(spark, io.output("clean"))
+    written = kept.unionByName(read_parquet(spark, io.output("rejects"))) if c.write_rejects else kept
     return kept, largest_groups(written, c.top_groups)
 
 

@@ -100,8 +100,8 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
     write_parquet(kept_keys, io.output("dedup_keys"), sort_by=["id"])
 
     # Figures from what was written, so the accounting checks the files themselves.
-    rows_out = spark.read.parquet(io.output("dedup")).count()
-    gone = spark.read.parquet(io.output("dedup_removed")).agg(
+    rows_out = read_parquet(spark, io.output("dedup")).count()
+    gone = read_parquet(spark, io.output("dedup_removed")).agg(
         F.count(F.lit(1)).alias("files"), F.sum(F.octet_length("content")).alias("bytes")).first()
     return Counts(stage=NAME, rows_in=rows_in, rows_out=rows_out, dropped={REASON: gone["files"]}, extra={
         "ngram": dc.ngram, "num_perm": dc.num_perm, "threshold": dc.threshold, "min_tokens": dc.min_tokens,
