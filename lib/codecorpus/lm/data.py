@@ -37,6 +37,9 @@ def load_run(root: str, cfg: LmConfig):
     """(tokenizer, DataSets) of the run at `root`, capped at lm.max_train_tokens / max_valid_tokens."""
     from codecorpus.tokenizer.load import load_tokenizer
 
+    if not fs.is_local(root):  # the trainer memory-maps the packed shards
+        raise UserError(f"the GPU stage reads a run from local disk; {root} is not local: copy its "
+                        "tokenizer/, tokens/ and _stages/ to a local folder (or use jobs/export_run.py on it)")
     layout = RunLayout(root)
     meta = read_meta(layout)
     check_meta(meta, cfg, layout)
