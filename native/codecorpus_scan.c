@@ -370,11 +370,14 @@ done:
 }
 
 PyObject *jsonl_parse_lines(PyObject *self, PyObject *args);  /* native/jsonl.c */
+PyObject *jsonl_count_lines(PyObject *self, PyObject *args);  /* native/jsonl.c */
 PyObject *measure_texts(PyObject *self, PyObject *args);      /* native/measure.c */
 void measure_init(void);
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "scan(data, offsets, table) -> (codes, starts): token codes of many texts."},
+    {"count_lines", jsonl_count_lines, METH_VARARGS,
+     "count_lines(block) -> the lines of a block (an unterminated last line counted)."},
     {"parse_lines", jsonl_parse_lines, METH_VARARGS,
      "parse_lines(block, n_lines, names) -> None or per-field (data, offsets, validity, nulls)."},
     {"ngram_candidates", ngram_candidates, METH_VARARGS,

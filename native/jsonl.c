@@ -23,8 +23,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define MAX_FIELDS 16
-#define OVERRUN 8  /* the word copy may write this far past a string's end */
+#define OVERRUN 16  /* the chunk copy may write this far past a string's end */
 
 typedef struct {
     uint8_t *data;
@@ -102,6 +106,24 @@ static inline int utf8_len(const uint8_t *p, const uint8_t *end) {
 static const uint8_t *read_string(const uint8_t *p, const uint8_t *end, uint8_t **out) {
     uint8_t *o = *out;
     for (;;) {
+#if defined(__SSE2__)
+        /* Sixteen bytes at a time: a signed compare below 0x20 also catches every byte >= 0x80. */
+        const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+        while (end - p >= 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)p);
+            _mm_storeu_si128((__m128i *)o, x);
+            int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)),
+                                                   _mm_cmplt_epi8(x, space)));
+            if (m) {
+                int k = __builtin_ctz((unsigned)m);
+                p += k;
+                o += k;
+                goto special;
+            }
+            p += 16;
+            o += 16;
+        }
+#endif
         while (end - p >= 8) {
             uint64_t x, m;
             memcpy(&x, p, 8);
@@ -223,6 +245,25 @@ static int parse_block(const uint8_t *p, const uint8_t *end, Py_ssize_t n_lines,
         cols[f].nulls = n_lines - set;
     }
     return 1;
+}
+
+/* count_lines(block) -> lines: its '\n's, plus one for an unterminated last line (memchr's speed,
+ * without the GIL; bytes.count runs a byte loop). */
+PyObject *jsonl_count_lines(PyObject *self, PyObject *args) {
+    Py_buffer block;
+    Py_ssize_t n = 0;
+    if (!PyArg_ParseTuple(args, "y*", &block)) return NULL;
+    const uint8_t *p = (const uint8_t *)block.buf, *end = p + block.len;
+    Py_BEGIN_ALLOW_THREADS
+    while (p < end) {
+        const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+        n++;
+        if (!nl) break;
+        p = nl + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&block);
+    return PyLong_FromSsize_t(n);
 }
 
 PyObject *jsonl_parse_lines(PyObject *self, PyObject *args) {

@@ -75,3 +75,31 @@ def test_plain_lines_nulls_and_absent_fields():
                                   b'{"content": "a"} {"content": "b"}', b''])
 def test_declines_what_is_not_plain(line):
     assert shards._native_parse(line + b"\n", 1) is None
+
+
+def test_long_plain_runs_around_every_kind_of_special_byte():
+    """The 16- and 8-byte copies: a special byte at every offset of a long plain run, each string
+    decoded as json.loads decodes it."""
+    from codecorpus.core import native
+
+    rng = random.Random(11)
+    specials = ['"', '\\', '\n', '\t', 'é', '\U0001F600', '\x7f', '/', '\u2028']
+    texts = [''.join('a' * rng.randint(0, 40) + rng.choice(specials) for _ in range(rng.randint(1, 6)))
+             + 'b' * rng.randint(0, 40) for _ in range(400)]
+    lines = [json.dumps({"repo_name": "r", "path": f"p{i}.py", "content": t}, ensure_ascii=i % 2 == 0)
+             for i, t in enumerate(texts)]
+    block = ("\n".join(lines) + "\n").encode()
+    parsed = native.function("parse_lines")(block, len(lines), shards._FIELD_NAMES)
+    data, offsets, _, nulls = parsed[shards.FIELDS.index("content")]
+    col = pa.Array.from_buffers(pa.string(), len(lines), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    assert nulls == 0 and col.to_pylist() == texts
+
+
+@pytest.mark.parametrize("block", [b"", b"\n", b"a", b"a\n", b"a\nb", b"\n\n\n", b"x" * 100 + b"\n" + b"y" * 3])
+def test_count_lines_counts_an_unterminated_last_line(block):
+    from codecorpus.core import native
+
+    expected = block.count(b"\n") + (1 if block and not block.endswith(b"\n") else 0)
+    assert native.function("count_lines")(block) == expected
+    with native.disabled():
+        assert shards._line_count(block) == expected
