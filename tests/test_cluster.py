@@ -190,3 +190,21 @@ def test_two_worker_cluster_with_packed_env_gives_the_same_output(spark, corpus,
         pythons = list((cluster.workdir / work).glob("app-*/*/environment/bin/python"))
         assert pythons, f"no unpacked environment under {work}"
     assert fingerprint_diff(run_fingerprint(spark, out), reference[1]) == []
+
+
+def test_a_run_root_on_s3_from_a_two_worker_cluster_equals_the_local_run(spark, local_run, small_corpus, s3_env,
+                                                                       tmp_path):
+    """Executors in their own JVMs and Python workers write the run's files to the S3 server
+    (credentials from the environment the workers were started with, as on a cluster node)."""
+    from cluster import spark_submit
+    from conftest import BUCKET
+
+    from codecorpus.core.verify import compare_runs
+
+    root = f"s3://{BUCKET}/runs/cluster"
+    with standalone_cluster(tmp_path, workers=2, cores=1) as s3_cluster:
+        done = spark_submit("pipeline.py", pipeline_args(small_corpus, root), master=s3_cluster.master,
+                            timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-4000:]
+    differences, compared = compare_runs(spark, str(local_run), root)
+    assert differences == [] and compared >= 10

@@ -129,7 +129,10 @@ def ingest_shard(uri: str, name: str, ok_file: "_LazyParquet", bad_file: "_LazyP
     ok_rows = ok_bytes = 0
     reasons: dict[str, int] = {}
     with uris.open_input(uri) as stream:
-        for table in read_ahead(shard_tables(stream, name, opts), depth=2):
+        # Three threads: gunzip, parse, write (all in C with the GIL released), so the last,
+        # largest shard of a job can keep two cores busy on its own.
+        tables = shard_tables(stream, name, opts, ahead=lambda blocks: read_ahead(blocks, depth=2))
+        for table in read_ahead(tables, depth=2):
             ok, bad = split_rows(table)
             ok_file.write(ok)
             bad_file.write(bad)

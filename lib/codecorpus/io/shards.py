@@ -11,7 +11,7 @@ where blocks were cut.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,14 +88,17 @@ def record_ids(shard: str, lines: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- shards
 
-def shard_tables(stream, shard: str, opts: ParseOptions) -> Iterator[pa.Table]:
+def shard_tables(stream, shard: str, opts: ParseOptions,
+                 ahead: Callable[[Iterator], Iterator] | None = None) -> Iterator[pa.Table]:
     """All rows of one shard read from `stream`, a table per block, in line order. A shard that
     breaks mid-stream ends with a `corrupt_shard` quarantine row (line 0) after the rows read
     before the break: a row, not an exception, so the driver decides whether it fails the job
-    and can name the shard in one line instead of an executor stack trace."""
+    and can name the shard in one line instead of an executor stack trace. `ahead` wraps the
+    stream of blocks (the ingest task reads them in a thread of their own)."""
     line = 0
+    blocks = shard_blocks(stream, block_bytes=opts.block_bytes, max_line_bytes=opts.line_limit())
     try:
-        for block in shard_blocks(stream, block_bytes=opts.block_bytes, max_line_bytes=opts.line_limit()):
+        for block in ahead(blocks) if ahead else blocks:
             if isinstance(block, OversizedLine):  # never held whole: its first bytes stand for it
                 line += 1
                 yield _single_row(shard, line, "too_large", block.head)
