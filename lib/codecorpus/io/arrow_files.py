@@ -114,14 +114,11 @@ def read_arrow_slice(path: str, start: int, stop: int) -> pa.Table:
     """Rows [start, stop) of an Arrow IPC file: memory-mapped where it is local (only the pages
     read are loaded; the returned buffers keep the mapping alive), else read through its
     filesystem, record batch by record batch, keeping only those that overlap the slice."""
-    if fs.is_local(path):
-        table = pa.ipc.open_file(pa.memory_map(fs.local_path(path), "r")).read_all()
-        return table.slice(start, stop - start)
-    from codecorpus.io import uri
-
-    loc = uri.resolve(path)
-    with loc.fs.open_input_file(loc.path) as f:
-        reader = pa.ipc.open_file(f)
+    source = fs.open_random_access(path)
+    if fs.is_local(path):  # left open: the slice's buffers are the mapping's pages
+        return pa.ipc.open_file(source).read_all().slice(start, stop - start)
+    with source:
+        reader = pa.ipc.open_file(source)
         parts, first = [], 0
         for i in range(reader.num_record_batches):
             batch = reader.get_batch(i)

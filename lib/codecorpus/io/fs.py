@@ -214,6 +214,18 @@ def read_bytes(path: str) -> bytes:
         return f.read()
 
 
+def open_random_access(path: str):
+    """A file to read at any offset: memory-mapped where it is local (only the pages read are
+    loaded), else a random-access file of its store (ranged reads)."""
+    import pyarrow as pa
+
+    loc = _remote(path)
+    if loc is None:
+        return pa.memory_map(local_path(path), "r")
+    with uri.user_errors(path, "cannot read"):
+        return loc.fs.open_input_file(loc.path)
+
+
 def read_json(path: str) -> Any:
     return json.loads(read_bytes(path).decode("utf-8"))
 

@@ -167,7 +167,7 @@ class SampleStream:
         last_log = self._started
         try:
             for path in self.parts:
-                with _open_part(path) as source:
+                with fs.open_random_access(path) as source:
                     for batch in pa.ipc.open_stream(source):
                         texts = batch.column(0)
                         self.files += len(texts)
@@ -193,15 +193,6 @@ class SampleStream:
     def summary(self) -> dict:
         return {"files": self.files, "chars": self.chars, "bytes": self.bytes, "seconds": self.seconds,
                 "files_per_s": round(self.files / self.seconds, 1) if self.seconds else None}
-
-
-def _open_part(path: str):
-    """A scratch file to read: memory-mapped where it is local, streamed from its store if not."""
-    import pyarrow as pa
-
-    from codecorpus.io import fs, uri
-
-    return pa.memory_map(fs.local_path(path)) if fs.is_local(path) else uri.open_input(path)
 
 
 def sample_stream(spark, source: str, n: int, seed: int, max_chars: int, scratch: str, label: str = "sample",
