@@ -141,3 +141,36 @@ def s3_env(s3_server, spark, monkeypatch):
     use(AWS_ENDPOINT_URL=s3_server["endpoint"], AWS_REGION=REGION, AWS_ACCESS_KEY_ID=s3_server["key"],
         AWS_SECRET_ACCESS_KEY=s3_server["secret"])
     return use
+
+
+# ------------------------------------------------------------- a real GCS emulator (HTTP, local)
+
+@pytest.fixture(scope="session")
+def gcs_server():
+    """gcp-storage-emulator (PyPI) on 127.0.0.1, holding one bucket, in memory."""
+    import requests
+
+    endpoint = f"http://127.0.0.1:{_free_port()}"
+    proc = subprocess.Popen([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+                             "--port", endpoint.rsplit(":", 1)[1], "--in-memory", "--default-bucket", BUCKET],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"GCS emulator exited with {proc.returncode}")
+            try:
+                requests.get(f"{endpoint}/storage/v1/b/{BUCKET}", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def gcs_env(gcs_server, spark, monkeypatch):
+    """STORAGE_EMULATOR_HOST for the driver and the Python workers (see s3_env)."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server)
+    monkeypatch.setitem(spark.sparkContext.environment, "STORAGE_EMULATOR_HOST", gcs_server)

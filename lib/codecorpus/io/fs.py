@@ -77,7 +77,11 @@ def remove(path: str) -> None:
     found = _type(loc, loc.path)
     with uri.user_errors(path, "cannot delete"):
         if found == pafs.FileType.Directory:
-            loc.fs.delete_dir(loc.path)
+            loc.fs.delete_dir_contents(loc.path, missing_dir_ok=True)
+            try:
+                loc.fs.delete_dir(loc.path)
+            except FileNotFoundError:  # a store's implicit folder: no marker object to delete
+                pass
         elif found == pafs.FileType.File:
             loc.fs.delete_file(loc.path)
 
@@ -101,7 +105,7 @@ def rename(src: str, dst: str) -> None:
         moves = [(f, target + f[len(loc.path):]) for f in files]
         with ThreadPoolExecutor(COPY_THREADS) as pool:
             list(pool.map(lambda m: loc.fs.move(*m), moves))
-        loc.fs.delete_dir(loc.path)
+    remove(src)  # what is left: the folder's own marker objects
 
 
 def list_names(folder: str, suffix: str = "") -> list[str]:

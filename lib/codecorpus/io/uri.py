@@ -6,7 +6,8 @@ that filesystem. Object-store settings come only from the standard environment, 
 a filesystem is made: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (an S3-compatible store),
 AWS_REGION or AWS_DEFAULT_REGION, and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
 AWS_SESSION_TOKEN (else the AWS SDK's own chain: config files, instance roles); Google's and
-Hadoop's client libraries read their own. Nothing here logs, returns or puts in a message a
+Hadoop's client libraries read their own (for gs://, STORAGE_EMULATOR_HOST points at a local
+emulator, as for Google's libraries). Nothing here logs, returns or puts in a message a
 credential. What a user can fix (no such path, no access, a scheme this build lacks) is raised
 as a one-line `UserError`.
 """
@@ -80,6 +81,10 @@ def resolve(uri: str) -> Location:
         path = uri.split("://", 1)[1].strip("/")
         with user_errors(uri, "cannot reach"):
             return Location(pafs.S3FileSystem(**_s3_options(path.split("/", 1)[0])), path, "s3://")
+    if scheme in ("gs", "gcs") and os.environ.get("STORAGE_EMULATOR_HOST"):
+        path = uri.split("://", 1)[1].strip("/")
+        with user_errors(uri, "cannot reach"):
+            return Location(pafs.GcsFileSystem(**_gcs_emulator_options()), path, "gs://")
     if scheme in OTHER_SCHEMES:
         with user_errors(uri, "cannot open"):
             filesystem, path = pafs.FileSystem.from_uri(uri)
@@ -178,6 +183,20 @@ def _bucket_region(bucket: str) -> str | None:
         return pafs.resolve_s3_region(bucket)
     except (OSError, ValueError):
         return None  # the SDK's default; a missing bucket is reported by the call that needs it
+
+
+# ------------------------------------------------------------------------------------------ GCS
+
+def _gcs_emulator_options() -> dict:
+    """GcsFileSystem arguments for STORAGE_EMULATOR_HOST, the variable Google's own client
+    libraries read to talk to a local GCS emulator (no credentials there). Without it, gs:// uses
+    Google's default chain (GOOGLE_APPLICATION_CREDENTIALS, the VM's service account)."""
+    import datetime
+
+    host = os.environ["STORAGE_EMULATOR_HOST"]
+    scheme, _, rest = host.partition("://") if "://" in host else ("http", "", host)
+    return {"anonymous": True, "endpoint_override": rest.rstrip("/"), "scheme": scheme,
+            "retry_time_limit": datetime.timedelta(seconds=10)}
 
 
 # -------------------------------------------------------------------------------------- errors
