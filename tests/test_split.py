@@ -147,6 +147,31 @@ def test_a_corpus_too_coarse_for_the_band_gets_the_nearest_unit(spark):
     assert facts["unmovable_unit_added"] and facts["movable_units"] == 1
 
 
+def test_the_bucketed_running_sum_is_the_global_windows(spark):
+    """running_files takes the seeded order's running sum bucket by bucket (no task holds every
+    unit); it must equal one global window's, unit for unit, whatever the bucket count."""
+    import random
+
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from codecorpus.stages import split_assign
+    from codecorpus.stages.split_assign import running_files, seeded_order
+
+    rng = random.Random(3)
+    units = spark.createDataFrame([(rng.randrange(-2**62, 2**62), rng.randint(1, 40)) for _ in range(3000)],
+                                  "unit BIGINT, files BIGINT").repartition(7)
+    order = Window.orderBy(*seeded_order(5)).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    expected = {r["unit"]: r["running"] for r in units.withColumn("running", F.sum("files").over(order)).collect()}
+    for bits in (1, 4, split_assign.BUCKET_BITS):
+        saved, split_assign.BUCKET_BITS = split_assign.BUCKET_BITS, bits
+        try:
+            got = {r["unit"]: r["running"] for r in running_files(units, 5).collect()}
+        finally:
+            split_assign.BUCKET_BITS = saved
+        assert got == expected
+
+
 def test_config_checks_the_new_keys():
     with pytest.raises(ConfigError, match="split.leakage"):
         Config().replace(**{"split.leakage": "ignore"})

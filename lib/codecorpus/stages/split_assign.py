@@ -16,8 +16,10 @@ Hashing each repository to a side lets a few big repositories decide the share (
      and the one unmovable unit that brings the total nearest to T is added, when it does:
      the nearest this rule gets, reported as outside the band.
 
-Only one row per unit is sorted (the running sum is a Spark window over unit ids and file
-counts, never content, so one partition holds it); the driver sees a handful of numbers.
+Only one row per unit is sorted, never content, and no task holds all of them: the running sum
+is taken in order-preserving buckets of the seeded order (the top bits of the hash), each bucket
+in its own window, offset by the totals of the buckets before it (a few thousand numbers on the
+driver), which gives exactly the running sum of one global window.
 """
 from __future__ import annotations
 
@@ -66,6 +68,30 @@ def seeded_order(seed: int) -> list[Column]:
     return [F.xxhash64(F.lit(seed), F.col("unit")), F.col("unit")]
 
 
+BUCKET_BITS = 12  # buckets of the seeded order: at most 4,096 partial sums reach the driver
+
+
+def running_files(units: DataFrame, seed: int) -> DataFrame:
+    """`units` (unit, files) with `running`: the sum of `files` over every unit up to this one in
+    seeded order, as one global window would give it, computed bucket by bucket."""
+    key, unit = seeded_order(seed)
+    # An arithmetic shift keeps the signed hash's order: buckets come in the seeded order.
+    keyed = units.withColumn("_key", key).withColumn("_bucket", F.shiftright("_key", 64 - BUCKET_BITS))
+    totals = sorted((r["_bucket"], r["files"]) for r in
+                    keyed.groupBy("_bucket").agg(F.sum("files").alias("files")).collect())
+    offsets, before = [], 0
+    for bucket, files in totals:
+        offsets.append((bucket, before))
+        before += files
+    spark = units.sparkSession
+    offset = spark.createDataFrame(offsets or [(0, 0)], "_bucket long, _offset long")
+    inside = Window.partitionBy("_bucket").orderBy("_key", unit).rowsBetween(Window.unboundedPreceding,
+                                                                            Window.currentRow)
+    return (keyed.join(F.broadcast(offset), "_bucket")
+            .withColumn("running", F.col("_offset") + F.sum("files").over(inside))
+            .drop("_key", "_bucket", "_offset"))
+
+
 def unit_sizes(rows: DataFrame) -> DataFrame:
     """(unit, files) from rows carrying a BIGINT `unit` column."""
     return rows.groupBy("unit").agg(F.count(F.lit(1)).alias("files"))
@@ -87,9 +113,7 @@ def _nearest_unmovable(sizes: DataFrame, target: Target, seed: int, taken: int) 
 def valid_units(sizes: DataFrame, target: Target, seed: int) -> tuple[DataFrame, dict]:
     """The validation split's units (one column, `unit`) and the facts of the choice."""
     sizes = sizes.localCheckpoint(eager=True)  # read four times below
-    running = Window.orderBy(*seeded_order(seed)).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    prefix = (sizes.where(F.col("files") <= F.lit(target.movable))
-              .withColumn("running", F.sum("files").over(running))
+    prefix = (running_files(sizes.where(F.col("files") <= F.lit(target.movable)), seed)
               # both conditions only ever turn false along the order, so this is a prefix
               .where((F.col("running") <= F.lit(target.high))
                      & (F.col("running") - F.col("files") < F.lit(target.valid_files)))
