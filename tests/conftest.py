@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -87,18 +88,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_until_up(endpoint: str, proc: subprocess.Popen) -> None:
+@contextmanager
+def local_server(name: str, argv: list[str], health: str):
+    """A server process on a free 127.0.0.1 port (`argv` gets the port as `{port}`), up once
+    `health` (a path) answers over HTTP; yields its endpoint and stops it afterwards."""
     import requests
 
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with {proc.returncode}")
-        try:
-            requests.get(f"{endpoint}/moto-api/", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError("moto server did not start")
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, *[a.format(port=port) for a in argv]],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}")
+            try:
+                requests.get(endpoint + health, timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{name} did not start")
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -107,11 +121,7 @@ def s3_server():
     import boto3
     import requests
 
-    endpoint = f"http://127.0.0.1:{_free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", endpoint.rsplit(":", 1)[1]],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_until_up(endpoint, proc)
+    with local_server("moto server", ["-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/") as endpoint:
         setup = {"endpoint_url": endpoint, "region_name": REGION, "aws_access_key_id": "setup",
                  "aws_secret_access_key": "setup"}
         iam = boto3.client("iam", **setup)
@@ -122,9 +132,6 @@ def s3_server():
         boto3.client("s3", **setup).create_bucket(Bucket=BUCKET)
         requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=5)  # from now on, keys are checked
         yield {"endpoint": endpoint, "key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -148,25 +155,10 @@ def s3_env(s3_server, spark, monkeypatch):
 @pytest.fixture(scope="session")
 def gcs_server():
     """gcp-storage-emulator (PyPI) on 127.0.0.1, holding one bucket, in memory."""
-    import requests
-
-    endpoint = f"http://127.0.0.1:{_free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-                             "--port", endpoint.rsplit(":", 1)[1], "--in-memory", "--default-bucket", BUCKET],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise RuntimeError(f"GCS emulator exited with {proc.returncode}")
-            try:
-                requests.get(f"{endpoint}/storage/v1/b/{BUCKET}", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+    with local_server("GCS emulator", ["-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port",
+                                       "{port}", "--in-memory", "--default-bucket", BUCKET],
+                      f"/storage/v1/b/{BUCKET}") as endpoint:
         yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
