@@ -23,6 +23,7 @@ def test_split_sorted_and_empty_writes_match_sparks_own(spark, tmp_path, arrow_e
                                 for i in range(50)], "id long, text string, _out string, ids array<int>")
     write_parquet(df, str(tmp_path / "arrow"), split_by="_out", sort_by=["id"], files=3)
     write_parquet(df.where("id < 0"), str(tmp_path / "arrow_empty"))
+    write_parquet(spark.createDataFrame([], df.schema), str(tmp_path / "arrow_no_partitions"))
     spark.conf.unset(ENGINE_CONF)
     write_parquet(df, str(tmp_path / "spark"), split_by="_out", sort_by=["id"], files=3)
     for part in ("_out=kept", "_out=dropped"):
@@ -37,8 +38,10 @@ def test_split_sorted_and_empty_writes_match_sparks_own(spark, tmp_path, arrow_e
         for f in sorted((tmp_path / "arrow" / part).glob("*.parquet")):
             ids = pq.read_table(f).column("id").to_pylist()
             assert ids == sorted(ids)
-    empty = read_parquet(spark, str(tmp_path / "arrow_empty"))
-    assert empty.count() == 0 and empty.schema == df.schema
+    for name in ("arrow_empty", "arrow_no_partitions"):
+        empty = read_parquet(spark, str(tmp_path / name))
+        assert empty.count() == 0 and empty.schema == df.schema
+        assert len(list((tmp_path / name).glob("*.parquet"))) == 1
     assert (tmp_path / "arrow" / "_SUCCESS").exists()
 
 

@@ -141,8 +141,6 @@ class _Writer(DataSourceArrowWriter):
                         writers[folder] = self._open(f"{folder}part-{part:05d}.parquet", piece.schema)
                     writers[folder].write(piece)
                     rows += piece.num_rows
-            if part == 0 and not writers and not self.split_by:  # an empty output still has its schema
-                writers[""] = self._open(f"part-{part:05d}.parquet", self.arrow_schema)
             for w in writers.values():
                 w.close()
         except BaseException:
@@ -169,8 +167,13 @@ class _Writer(DataSourceArrowWriter):
                                  compression="zstd", compression_level=self.zstd_level)
 
     def commit(self, messages: list[WriterCommitMessage]) -> None:
+        """On the driver, once every task succeeded. An output with no rows still gets one file,
+        so readers see its schema (Spark's writer does the same; with `split_by` there is no
+        value to name a folder after, as with partitionBy)."""
         from codecorpus.io import fs
 
+        if not self.split_by and not sum(getattr(m, "rows", 0) for m in messages):
+            self._open("part-00000.parquet", self.arrow_schema).close()
         fs.touch_success(self.path)
 
 
