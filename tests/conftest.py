@@ -82,6 +82,32 @@ BUCKET = "corpus"
 REGION = "us-east-1"
 
 
+def mixed_shards(folder: Path) -> Path:
+    """Shards for the remote-input tests: good rows, bad lines, a shard larger than one read
+    and one too-large file, a nested folder, a plain .jsonl and a hidden folder to skip."""
+    import base64
+    import random
+
+    rng = random.Random(7)
+    # Incompressible content: this shard is larger than one read (4 MiB), so it is read in
+    # several pieces (ranged requests from S3, one streamed answer from the Hub).
+    noise = [record(path=f"n{i}.py", content=base64.b64encode(rng.randbytes(45000)).decode()) for i in range(130)]
+    write_shard(folder / "file-000.json.gz", [record(path=f"f{i}.py", content=f"v = {i}\n") for i in range(50)]
+                + ["{oops", ""] + noise)
+    write_shard(folder / "nested" / "file-001.json.gz", [record(path="big.py", content="y" * 9_000_000),
+                                                         record(path="z.py")])
+    (folder / "file-002.jsonl").write_bytes(b'{"repo_name": "r", "path": "p.py", "content": "x"}\n[1]')
+    write_shard(folder / "_hidden" / "skip.json.gz", [record()])
+    return folder
+
+
+def ingested_rows(root: str, kind: str):
+    """An ingest output's rows ("ingest" or "quarantine"), in shard and line order."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(f"{root}/{kind}").sort_by([("shard", "ascending"), ("line", "ascending")])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -115,6 +141,20 @@ def local_server(name: str, argv: list[str], health: str):
         proc.wait(timeout=10)
 
 
+def env_setter(spark, monkeypatch):
+    """`use(NAME=value, ...)`: set variables for the driver and the executors' Python workers,
+    until the test ends. A local session's workers are started by the JVM, with the
+    environment the JVM got when it started; `SparkContext.environment` is what Spark adds to it
+    for the workers it starts from now on (on a cluster the executors' own environment would
+    carry these)."""
+    def use(**env: str) -> None:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+            monkeypatch.setitem(spark.sparkContext.environment, k, v)
+
+    return use
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """A moto S3 server with one IAM user allowed s3:*, and signature checks switched on."""
@@ -136,21 +176,37 @@ def s3_server():
 
 @pytest.fixture
 def s3_env(s3_server, spark, monkeypatch):
-    """Point the driver and the executors at the server through the standard AWS variables.
-    A local session's Python workers are started by the JVM, with the environment the JVM got
-    when it started; `SparkContext.environment` is what Spark adds to it for the workers it
-    starts from now on (on a cluster the executors' own environment would carry these)."""
-    def use(**env: str) -> None:
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-            monkeypatch.setitem(spark.sparkContext.environment, k, v)
-
+    """Point the driver and the executors at the server through the standard AWS variables."""
+    use = env_setter(spark, monkeypatch)
     use(AWS_ENDPOINT_URL=s3_server["endpoint"], AWS_REGION=REGION, AWS_ACCESS_KEY_ID=s3_server["key"],
         AWS_SECRET_ACCESS_KEY=s3_server["secret"])
     return use
 
 
 # ------------------------------------------------------------- a real GCS emulator (HTTP, local)
+
+# ------------------------------------------------- a Hub stand-in (HTTP, local; tests/hub_standin.py)
+
+HUB_TOKEN = "hf_test_token"
+
+
+@pytest.fixture(scope="session")
+def hub_server(tmp_path_factory):
+    """The Hub stand-in serving the repositories under its `root` (owner/name folders);
+    requests must carry HUB_TOKEN."""
+    root = tmp_path_factory.mktemp("hub")
+    with local_server("Hub stand-in", [str(ROOT / "tests" / "hub_standin.py"), str(root), "--port", "{port}",
+                                       "--token", HUB_TOKEN], "/api/datasets/a/b") as endpoint:
+        yield {"endpoint": endpoint, "root": root}
+
+
+@pytest.fixture
+def hub_env(hub_server, spark, monkeypatch):
+    """HF_ENDPOINT and HF_TOKEN for the driver and the Python workers."""
+    use = env_setter(spark, monkeypatch)
+    use(HF_ENDPOINT=hub_server["endpoint"], HF_TOKEN=HUB_TOKEN)
+    return use
+
 
 @pytest.fixture(scope="session")
 def gcs_server():
@@ -163,6 +219,5 @@ def gcs_server():
 
 @pytest.fixture
 def gcs_env(gcs_server, spark, monkeypatch):
-    """STORAGE_EMULATOR_HOST for the driver and the Python workers (see s3_env)."""
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server)
-    monkeypatch.setitem(spark.sparkContext.environment, "STORAGE_EMULATOR_HOST", gcs_server)
+    """STORAGE_EMULATOR_HOST for the driver and the Python workers."""
+    env_setter(spark, monkeypatch)(STORAGE_EMULATOR_HOST=gcs_server)

@@ -2,29 +2,12 @@
 checks signatures, and the same rows as ingesting the same shards from disk."""
 from __future__ import annotations
 
-import base64
 import os
-import random
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from codecorpus.core.config import load_config
 from codecorpus.core.registry import run_one
-from conftest import BUCKET, REGION, record, write_shard
-
-
-def _shards(folder: Path) -> Path:
-    rng = random.Random(7)
-    # Incompressible content: this shard is larger than one read (4 MiB), so it streams over
-    # several ranged requests.
-    noise = [record(path=f"n{i}.py", content=base64.b64encode(rng.randbytes(45000)).decode()) for i in range(130)]
-    write_shard(folder / "file-000.json.gz", [record(path=f"f{i}.py", content=f"v = {i}\n") for i in range(50)]
-                + ["{oops", ""] + noise)
-    write_shard(folder / "nested" / "file-001.json.gz", [record(path="big.py", content="y" * 9_000_000),
-                                                         record(path="z.py")])
-    (folder / "file-002.jsonl").write_bytes(b'{"repo_name": "r", "path": "p.py", "content": "x"}\n[1]')
-    write_shard(folder / "_hidden" / "skip.json.gz", [record()])
-    return folder
+from conftest import BUCKET, REGION, ingested_rows, mixed_shards
 
 
 def _upload(folder: Path, prefix: str) -> None:
@@ -35,12 +18,8 @@ def _upload(folder: Path, prefix: str) -> None:
         s3.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(folder)}")
 
 
-def _rows(root: str, kind: str):
-    return pq.read_table(f"{root}/{kind}").sort_by([("shard", "ascending"), ("line", "ascending")])
-
-
 def test_ingest_from_s3_gives_the_rows_of_disk(spark, tmp_path, s3_env):
-    local = _shards(tmp_path / "shards")
+    local = mixed_shards(tmp_path / "shards")
     _upload(local, "dump/v1")
     runs = {}
     for name, source in [("disk", str(local)), ("s3", f"s3://{BUCKET}/dump/v1"), ("s3a", f"s3a://{BUCKET}/dump/v1/")]:
@@ -52,8 +31,8 @@ def test_ingest_from_s3_gives_the_rows_of_disk(spark, tmp_path, s3_env):
         for key in ("rows_in", "rows_out", "quarantined", "extra"):
             assert getattr(counts, key) == getattr(disk[0], key), key
         for kind in ("ingest", "quarantine"):
-            assert _rows(out, kind).equals(_rows(disk[1], kind)), kind
-    assert sorted(_rows(s3[1], "quarantine").column("reason").to_pylist()) == [
+            assert ingested_rows(out, kind).equals(ingested_rows(disk[1], kind)), kind
+    assert sorted(ingested_rows(s3[1], "quarantine").column("reason").to_pylist()) == [
         "blank_line", "malformed_json", "not_an_object", "too_large"]
 
 

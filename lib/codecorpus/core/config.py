@@ -464,6 +464,9 @@ class Config:
         from codecorpus.io import uri
 
         scheme = uri.scheme_of(self.output)
+        if scheme in uri.INPUT_ONLY_SCHEMES:
+            raise ConfigError(f"output = {self.output!r}: {scheme}:// is an input only, not a run root "
+                              "(publish to the Hub with jobs/publish.py)")
         if scheme not in uri.RUN_ROOT_SCHEMES:
             raise ConfigError(f"output = {self.output!r}: unsupported scheme {scheme}:// for the run root "
                               f"(use a path, file://, s3://, gs:// or hdfs://)")

@@ -2,7 +2,9 @@
 
 Accepted: a plain path (relative or absolute), file://, s3:// (s3a:// and s3n://, Hadoop's
 spellings, are aliases), gs:// (gcs://), hdfs:// and viewfs://, wherever this pyarrow build has
-that filesystem. Object-store settings come only from the standard environment, read each time
+that filesystem; and, to read from only (an input, never a run root), hf:// (a Hugging Face Hub
+repository, `hf://datasets/<owner>/<name>[@<revision>]/<folder>`, through huggingface_hub's
+fsspec filesystem, streamed: HF_TOKEN or the cached login, HF_ENDPOINT for another Hub). Object-store settings come only from the standard environment, read each time
 a filesystem is made: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (an S3-compatible store),
 AWS_REGION or AWS_DEFAULT_REGION, and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
 AWS_SESSION_TOKEN (else the AWS SDK's own chain: config files, instance roles); Google's and
@@ -28,6 +30,7 @@ from codecorpus.core.errors import UserError
 S3_SCHEMES = ("s3", "s3a", "s3n")
 OTHER_SCHEMES = ("gs", "gcs", "hdfs", "viewfs")
 RUN_ROOT_SCHEMES = ("", "file", *S3_SCHEMES, *OTHER_SCHEMES)
+INPUT_ONLY_SCHEMES = ("hf",)  # a Hub repository is read, never written by a stage
 HIDDEN_PREFIXES = ("_", ".")  # Hadoop's rule: `_SUCCESS`, `_temporary/`, `.crc` are not data
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _WILDCARD = re.compile(r"[*?\[]")
@@ -85,12 +88,16 @@ def resolve(uri: str) -> Location:
         path = uri.split("://", 1)[1].strip("/")
         with user_errors(uri, "cannot reach"):
             return Location(pafs.GcsFileSystem(**_gcs_emulator_options()), path, "gs://")
+    if scheme == "hf":
+        with user_errors(uri, "cannot open"):
+            return Location(_hf_filesystem(), uri.split("://", 1)[1].strip("/"), "hf://")
     if scheme in OTHER_SCHEMES:
         with user_errors(uri, "cannot open"):
             filesystem, path = pafs.FileSystem.from_uri(uri)
         netloc = uri.split("://", 1)[1].split("/", 1)[0]
         return Location(filesystem, path, f"{scheme}://" if scheme in ("gs", "gcs") else f"{scheme}://{netloc}")
-    raise UserError(f"unsupported URI scheme {scheme}:// in {uri} (use a path, file://, s3://, gs:// or hdfs://)")
+    raise UserError(f"unsupported URI scheme {scheme}:// in {uri} (use a path, file://, s3://, gs://, hdfs:// "
+                    "or, for an input, hf://)")
 
 
 def is_object_store(loc: Location) -> bool:
@@ -199,6 +206,20 @@ def _gcs_emulator_options() -> dict:
             "retry_time_limit": datetime.timedelta(seconds=10)}
 
 
+# ------------------------------------------------------------------------------------------ Hub
+
+def _hf_filesystem() -> pafs.FileSystem:
+    """huggingface_hub's HfFileSystem as a pyarrow filesystem. Files are opened as streams
+    (block_size=0: one GET read front to back, no ranged re-reads), which is how ingest reads
+    a shard. The endpoint and token are read from the environment here, each time, rather than
+    from what huggingface_hub read when it was imported."""
+    from huggingface_hub import HfFileSystem
+
+    env = os.environ
+    hub = HfFileSystem(endpoint=env.get("HF_ENDPOINT") or None, token=env.get("HF_TOKEN") or None, block_size=0)
+    return pafs.PyFileSystem(pafs.FSSpecHandler(hub))
+
+
 # -------------------------------------------------------------------------------------- errors
 
 @contextmanager
@@ -209,7 +230,10 @@ def user_errors(uri: str, doing: str) -> Iterator[None]:
     try:
         yield
     except (OSError, pa.ArrowException, ImportError) as exc:
-        text = " ".join(str(exc).split()).replace(" To create buckets, enable the allow_bucket_creation option.", "")[:400]
+        text = " ".join(str(exc).split()).replace(" To create buckets, enable the allow_bucket_creation option.", "")
+        text = text.split(" For more information check:")[0][:400]  # huggingface_hub's pointer to MDN
         if any(k in text for k in ("ACCESS_DENIED", "INVALID_ACCESS_KEY", "SIGNATURE_DOES_NOT_MATCH")):
             text += " (check the credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, and the bucket's policy)"
+        if uri.startswith("hf://") and ("401" in text or "403" in text):
+            text += " (check HF_TOKEN, or `hf auth login`, and your access to the repository)"
         raise UserError(f"{doing} {uri}: {text}") from None

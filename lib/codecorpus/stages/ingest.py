@@ -1,13 +1,13 @@
 """Stage `ingest`: shards -> typed Parquet (`ingest/`) + quarantine (`quarantine/`).
 
 One pass over the data. The driver lists the shards (a folder, a glob or one file, at any URI
-`io.uri` knows: a path, file://, s3://, gs://, hdfs://) and deals them out to tasks as lists of
-URIs (a large shard alone, small ones together); no shard byte goes through Spark. A task
-streams each of its shards from its URI (`io.shard_ingest`), parses it block by block and
-writes typed rows and quarantine rows as Parquet directly (one file of each per task, named
-after its first shard, so a retried task rewrites the same file); Spark carries only a
-per-shard summary, from which the row accounting is made. The run root must be on a filesystem
-that executors and the driver share (local disk in local mode, NFS or similar on a cluster).
+`io.uri` knows: a path, file://, s3://, gs://, hdfs://, hf://) and deals them out to tasks as
+lists of URIs (a large shard alone, small ones together); no shard byte goes through Spark. A
+task streams each of its shards from its URI (`io.shard_ingest`), parses it block by block and
+writes typed rows and quarantine rows as Parquet directly into the run root, at any URI
+`io.fs` serves (one file of each per task, named after its first shard and written atomically,
+so a retried task rewrites the same file); Spark carries only a per-shard summary, from which
+the row accounting is made.
 """
 from __future__ import annotations
 

@@ -4,6 +4,11 @@ All figures are Spark aggregations; only small results (histogram bins, top-N li
 driver. "Exact duplicate" is the clean stage's key (`clean.exact.stripped_hash`: MD5 of the
 content with all whitespace removed), so both stages count the same duplicates. Duplicate bytes
 count every copy beyond one per group (at the group's mean size).
+
+The content is read once: one pass makes a small row per file (repository, licence, size, key)
+and every figure is aggregated from those rows, cached. Caching the rows with their content
+instead would hold the whole corpus in executor memory (or spill it), and the key's Python pass
+would still see every text.
 """
 from __future__ import annotations
 
@@ -21,8 +26,10 @@ NAME = "stats"
 BINS_PER_DECADE = 4
 
 
-def with_bytes(df: DataFrame) -> DataFrame:
-    return df.withColumn("bytes", F.octet_length("content"))
+def measured(df: DataFrame) -> DataFrame:
+    """One small row per file: what every figure below is aggregated from (no content)."""
+    return df.select("repo_name", "license", F.octet_length("content").alias("bytes"),
+                     exact.content_hash_udf()(F.col("content")).alias("h"))
 
 
 def size_histogram(df: DataFrame) -> list[dict]:
@@ -51,8 +58,7 @@ def totals(df: DataFrame) -> dict:
 
 
 def exact_duplicates(df: DataFrame, files: int, total_bytes: int) -> dict:
-    key = exact.content_hash_udf()(F.col("content"))
-    groups = df.groupBy(key.alias("h")).agg(F.count("*").alias("n"), F.sum("bytes").alias("b"))
+    groups = df.groupBy("h").agg(F.count("*").alias("n"), F.sum("bytes").alias("b"))
     d = groups.agg(F.count("*").alias("groups"), F.sum(F.col("n") - 1).alias("dup_files"),
                    F.sum(F.col("b") * (F.col("n") - 1) / F.col("n")).alias("dup_bytes"),
                    F.max("n").alias("largest")).first()
@@ -73,7 +79,7 @@ def top(df: DataFrame, key: str, n: int | None = None) -> list[dict]:
 
 
 def corpus_stats(df: DataFrame, top_n: int) -> dict:
-    df = with_bytes(df).cache()
+    df = measured(df).cache()
     stats = totals(df)
     stats["exact_duplicates"] = exact_duplicates(df, stats["files"], stats["bytes"])
     stats["licenses"] = top(df, "license")
