@@ -108,12 +108,17 @@ def split_totals(df: DataFrame) -> dict:
 
 
 def audit_and_assign(spark: SparkSession, cfg: Config, docs: DataFrame, total: int, keys: DataFrame | None):
-    """The split (cached, with `bytes`), its share facts and its leakage facts."""
+    """The split (every row with `split` and `bytes`), its share facts and its leakage facts.
+
+    Not cached: each use (the audit's sides, the totals, each split's files) is a fresh read of
+    the Parquet, pruned to the columns it needs, joined with the small checkpointed frames that
+    give every file its side. Caching the rows would hold the whole dataset, content included,
+    in executor memory or its spill; a re-read measured no slower on the default corpus."""
     params, shape, dc = params_for(cfg)
     audit = split_audit.prepare(docs, params, dc.threshold, 2 * spark.sparkContext.defaultParallelism, keys)
     components, grouped = grouping(audit, cfg)
     df, rule_facts = assign_split(with_units(docs, components), cfg.split, total)
-    df = df.withColumn("bytes", F.octet_length("content")).cache()
+    df = df.withColumn("bytes", F.octet_length("content"))
     found = split_audit.summarize(split_audit.cross_split(audit, df.select("id", "split")), df, LISTED_PAIRS)
     leakage = {"mode": cfg.split.leakage, "by": cfg.split.by, "threshold": dc.threshold, "ngram": dc.ngram,
                "min_tokens": dc.min_tokens, "num_perm": dc.num_perm, "bands": shape.bands, "rows": shape.rows,
@@ -135,7 +140,6 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
     total = docs.count()
     df, rule_facts, leakage = audit_and_assign(spark, cfg, docs, total, dedup_keys(spark, io))
     if sc.leakage == "fail" and leakage["pairs"]:
-        df.unpersist()
         raise UserError(split_audit.fail_message(leakage))
     per_split = split_totals(df)
     share = share_facts(sc, total, per_split["valid"]["files"], rule_facts)
@@ -145,7 +149,6 @@ def build(spark: SparkSession, cfg: Config, io: StageIO) -> Counts:
         part = df.where(F.col("split") == s).select(*DATASET_COLUMNS)
         files = max(1, math.ceil(per_split[s]["files"] / sc.rows_per_file))
         write_parquet(part, io.output(split_location("dataset", s)), files=files, sort_by=["id"])
-    df.unpersist()
     files = {s: fs.list_names(io.output(split_location("dataset", s)), ".parquet") for s in SPLITS}
     clean = io.counts("clean")
     card = local_dataset_card(per_split, cfg, files, DATASET_COLUMNS, share=share, leakage=leakage,
