@@ -172,6 +172,21 @@ def test_the_bucketed_running_sum_is_the_global_windows(spark):
         assert got == expected
 
 
+def test_the_audit_keys_files_by_their_content_as_it_is_now(spark):
+    """Clean's recorded key is used where clean changed nothing; a redacted file (clean's key
+    is of the text before redaction) and a row without a recorded key are hashed afresh."""
+    from codecorpus.stages.clean.exact import stripped_hash
+    from codecorpus.stages.split_audit import exact_key
+
+    rows = [(1, "a = 'KEY1'\n", "recorded-1", 1), (2, "a = 'KEY2'\n", "recorded-2", 1),
+            (3, "b = 1\n", "recorded-3", 0)]
+    df = spark.createDataFrame(rows, "id BIGINT, content STRING, content_hash STRING, redactions INT")
+    got = {r["id"]: r["k"] for r in df.select("id", exact_key(df).alias("k")).collect()}
+    assert got == {1: stripped_hash("a = 'KEY1'\n"), 2: stripped_hash("a = 'KEY2'\n"), 3: "recorded-3"}
+    plain = df.select("id", "content")
+    assert plain.select(exact_key(plain).alias("k")).where("id = 3").first()["k"] == stripped_hash("b = 1\n")
+
+
 def test_config_checks_the_new_keys():
     with pytest.raises(ConfigError, match="split.leakage"):
         Config().replace(**{"split.leakage": "ignore"})

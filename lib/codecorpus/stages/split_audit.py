@@ -4,7 +4,8 @@ keep such files on one side.
 Near-duplicates are found as the dedup stage finds them (its MinHash signatures and LSH band
 keys, with its settings), then verified by the exact Jaccard similarity of the two files'
 shingle sets (the dedup stage's shingles) against dedup.threshold. Exact duplicates share the
-clean stage's exact-duplicate key (`content_hash_udf`). Files with fewer than dedup.min_tokens
+clean stage's exact-duplicate key (`content_hash_udf`; taken from the rows where clean recorded
+it for the same content, `exact_key`). Files with fewer than dedup.min_tokens
 tokens are in neither check: the dedup stage never compares them, and two repositories' empty
 `__init__.py` leak nothing.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from codecorpus.stages.clean.exact import content_hash_udf
@@ -67,9 +68,20 @@ def hashed_files(docs: DataFrame, params: MinHashParams, min_partitions: int,
     """(id, node, chash, keys) of every file with at least `min_tokens` tokens; `keys` (id, keys)
     are the dedup stage's band keys of these files, hashed here when not given."""
     sigs = keys if keys is not None else signature_frame(docs, params, min_partitions).where(F.col("keys").isNotNull())
+    return (docs.select("id", "node", exact_key(docs).alias("chash")).join(sigs.select("id", "keys"), "id")
+            .select("id", "node", "chash", "keys"))
+
+
+def exact_key(docs: DataFrame) -> Column:
+    """Each file's exact-duplicate key, of its content as it is now. Rows from the clean stage
+    carry the key of the content clean read (`content_hash`); where clean redacted nothing that
+    is this content's key, so only redacted files (and rows without it) are hashed again here."""
     content_hash = content_hash_udf()
-    return (docs.select("id", "node", "content").join(sigs.select("id", "keys"), "id")
-            .select("id", "node", content_hash("content").alias("chash"), "keys"))
+    if not {"content_hash", "redactions"} <= set(docs.columns):
+        return content_hash("content")
+    changed = F.col("redactions") != 0
+    # The UDF sees null for the unchanged files: their text never crosses to Python.
+    return F.when(changed, content_hash(F.when(changed, F.col("content")))).otherwise(F.col("content_hash"))
 
 
 def duplicate_classes(files: DataFrame) -> DataFrame:
