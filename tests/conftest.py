@@ -108,6 +108,16 @@ def ingested_rows(root: str, kind: str):
     return pq.read_table(f"{root}/{kind}").sort_by([("shard", "ascending"), ("line", "ascending")])
 
 
+def ingest_error(source: str, output: Path, capsys) -> str:
+    """The one line jobs/ingest.py prints when it refuses `source` (exit 2, no traceback)."""
+    from ingest import main
+
+    assert main(["--set", f"input={source}", "--set", f"output={output}"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from codecorpus.core.config import ConfigError, load_config
 from codecorpus.core.registry import run_one
-from conftest import HUB_TOKEN, ingested_rows, mixed_shards
+from conftest import HUB_TOKEN, ingest_error, ingested_rows, mixed_shards
 
 
 def test_ingest_from_the_hub_gives_the_rows_of_disk(spark, tmp_path, hub_server, hub_env):
@@ -31,13 +31,8 @@ def test_ingest_from_the_hub_gives_the_rows_of_disk(spark, tmp_path, hub_server,
 
 
 def test_hub_errors_are_one_line_and_the_hub_is_never_a_run_root(spark, tmp_path, hub_server, hub_env, capsys):
-    from ingest import main
-
     def error(source: str) -> str:
-        assert main(["--set", f"input={source}", "--set", f"output={tmp_path / 'o'}"]) == 2
-        err = capsys.readouterr().err
-        assert "Traceback" not in err
-        return err.strip().splitlines()[-1]
+        return ingest_error(source, tmp_path / "o", capsys)
 
     assert error("hf://datasets/acme/no-such-repo") == "error: input not found: hf://datasets/acme/no-such-repo"
     hub_env(HF_TOKEN="hf_not_the_token")

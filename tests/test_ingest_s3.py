@@ -7,7 +7,7 @@ from pathlib import Path
 
 from codecorpus.core.config import load_config
 from codecorpus.core.registry import run_one
-from conftest import BUCKET, REGION, ingested_rows, mixed_shards
+from conftest import BUCKET, REGION, ingest_error, ingested_rows, mixed_shards
 
 
 def _upload(folder: Path, prefix: str) -> None:
@@ -37,13 +37,8 @@ def test_ingest_from_s3_gives_the_rows_of_disk(spark, tmp_path, s3_env):
 
 
 def test_missing_bucket_and_bad_credentials_are_one_line(spark, tmp_path, s3_env, s3_server, capsys):
-    from ingest import main
-
     def error(source: str) -> str:
-        assert main(["--set", f"input={source}", "--set", f"output={tmp_path / 'o'}"]) == 2
-        err = capsys.readouterr().err
-        assert "Traceback" not in err
-        return err.strip().splitlines()[-1]
+        return ingest_error(source, tmp_path / "o", capsys)
 
     assert error("s3://no-such-bucket/dump") == "error: input not found: s3://no-such-bucket/dump"
     assert error(f"s3://{BUCKET}/no/such/prefix").startswith("error: input not found")
