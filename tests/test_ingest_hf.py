@@ -35,6 +35,8 @@ def test_hub_errors_are_one_line_and_the_hub_is_never_a_run_root(spark, tmp_path
         return ingest_error(source, tmp_path / "o", capsys)
 
     assert error("hf://datasets/acme/no-such-repo") == "error: input not found: hf://datasets/acme/no-such-repo"
+    assert error("hf://datasets/acme") == ("error: hf://datasets/acme: an hf:// input is a repository, or a folder"
+                                           " or glob in it: hf://datasets/<owner>/<name>[@<revision>][/<path>]")
     hub_env(HF_TOKEN="hf_not_the_token")
     line = error("hf://datasets/acme/private")
     assert line.startswith("error: cannot read hf://datasets/acme/private: ") and "401" in line and "HF_TOKEN" in line

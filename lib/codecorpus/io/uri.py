@@ -34,6 +34,7 @@ INPUT_ONLY_SCHEMES = ("hf",)  # a Hub repository is read, never written by a sta
 HIDDEN_PREFIXES = ("_", ".")  # Hadoop's rule: `_SUCCESS`, `_temporary/`, `.crc` are not data
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _WILDCARD = re.compile(r"[*?\[]")
+_HF_REPO = re.compile(r"^(datasets|models|spaces)/[^/@]+/[^/@]+(@[^/]+)?(/.*)?$")
 
 
 class Location(NamedTuple):
@@ -89,8 +90,12 @@ def resolve(uri: str) -> Location:
         with user_errors(uri, "cannot reach"):
             return Location(pafs.GcsFileSystem(**_gcs_emulator_options()), path, "gs://")
     if scheme == "hf":
+        path = uri.split("://", 1)[1].strip("/")
+        if not _HF_REPO.match(path):
+            raise UserError(f"{uri}: an hf:// input is a repository, or a folder or glob in it: "
+                            "hf://datasets/<owner>/<name>[@<revision>][/<path>]")
         with user_errors(uri, "cannot open"):
-            return Location(_hf_filesystem(), uri.split("://", 1)[1].strip("/"), "hf://")
+            return Location(_hf_filesystem(), path, "hf://")
     if scheme in OTHER_SCHEMES:
         with user_errors(uri, "cannot open"):
             filesystem, path = pafs.FileSystem.from_uri(uri)
