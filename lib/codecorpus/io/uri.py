@@ -3,9 +3,10 @@
 Accepted: a plain path (relative or absolute), file://, s3:// (s3a:// and s3n://, Hadoop's
 spellings, are aliases), gs:// (gcs://), hdfs:// and viewfs://, wherever this pyarrow build has
 that filesystem; and, to read from only (an input, never a run root), hf:// (a Hugging Face Hub
-repository, `hf://datasets/<owner>/<name>[@<revision>]/<folder>`, through huggingface_hub's
-fsspec filesystem, streamed: HF_TOKEN or the cached login, HF_ENDPOINT for another Hub). Object-store settings come only from the standard environment, read each time
-a filesystem is made: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (an S3-compatible store),
+repository, `hf://datasets/<owner>/<name>[@<revision>][/<path>]`, through huggingface_hub's
+fsspec filesystem, streamed: HF_TOKEN or the cached login, HF_ENDPOINT for another Hub).
+Object-store settings come only from the standard environment, read each time a filesystem is
+made: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (an S3-compatible store),
 AWS_REGION or AWS_DEFAULT_REGION, and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
 AWS_SESSION_TOKEN (else the AWS SDK's own chain: config files, instance roles); Google's and
 Hadoop's client libraries read their own (for gs://, STORAGE_EMULATOR_HOST points at a local
