@@ -193,8 +193,6 @@ def s3_env(s3_server, spark, monkeypatch):
     return use
 
 
-# ------------------------------------------------------------- a real GCS emulator (HTTP, local)
-
 # ------------------------------------------------- a Hub stand-in (HTTP, local; tests/hub_standin.py)
 
 HUB_TOKEN = "hf_test_token"
@@ -217,6 +215,8 @@ def hub_env(hub_server, spark, monkeypatch):
     use(HF_ENDPOINT=hub_server["endpoint"], HF_TOKEN=HUB_TOKEN)
     return use
 
+
+# ------------------------------------------------------------- a real GCS emulator (HTTP, local)
 
 @pytest.fixture(scope="session")
 def gcs_server():

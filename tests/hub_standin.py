@@ -42,20 +42,20 @@ def make_handler(root: Path, token: str | None):
                     repo = root / m.group(1)
                     if not repo.is_dir():
                         return self._json(404, {"error": "Repository not found"}, code="RepoNotFound")
-                    return answer(repo, *m.groups()[1:], recursive="recursive=true" in url.query)
+                    return answer(repo, *m.groups()[1:], query=url.query)
             self._json(404, {"error": "not served here"})
 
-        def _info(self, repo: Path, recursive: bool) -> None:
+        def _info(self, repo: Path, query: str) -> None:
             self._json(200, {"id": f"{repo.parent.name}/{repo.name}", "sha": COMMIT, "private": False})
 
-        def _tree(self, repo: Path, sub: str | None, recursive: bool) -> None:
+        def _tree(self, repo: Path, sub: str | None, query: str) -> None:
             folder = repo / (sub or "")
             if not folder.is_dir():
                 return self._json(404, {"error": "Entry not found"}, code="EntryNotFound")
-            found = folder.rglob("*") if recursive else folder.iterdir()
+            found = folder.rglob("*") if "recursive=true" in query else folder.iterdir()
             self._json(200, [_entry(p, repo) for p in sorted(found)])
 
-        def _file(self, repo: Path, rel: str, recursive: bool) -> None:
+        def _file(self, repo: Path, rel: str, query: str) -> None:
             path = repo / rel
             if not path.is_file():
                 return self._json(404, {"error": "Entry not found"}, code="EntryNotFound")
